@@ -1,0 +1,183 @@
+"""The admin is the audit trail (SPEC §10): everything here is read-only."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from releases.models import (
+    Approval,
+    AuditEvent,
+    Build,
+    BuildFile,
+    ReleaseRequest,
+    WebhookDelivery,
+)
+
+
+def _pretty(value) -> str:
+    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2))
+
+
+def _link(obj, label=None) -> str:
+    if obj is None:
+        return "-"
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nobody, superusers included, adds, edits or deletes these rows through the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BuildFileInline(admin.TabularInline):
+    model = BuildFile
+    extra = 0
+    can_delete = False
+    fields = ["name", "size", "sha512", "sha256", "verification", "verification_detail", "staged_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReleaseRequestInline(admin.TabularInline):
+    model = ReleaseRequest
+    extra = 0
+    can_delete = False
+    fields = ["link", "kind", "state", "pr", "merged_by", "live_at", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description="release")
+    def link(self, obj):
+        return _link(obj)
+
+    @admin.display(description="pull request")
+    def pr(self, obj):
+        if obj.pr_url:
+            return format_html('<a href="{}">#{}</a>', obj.pr_url, obj.pr_number)
+        return "-"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Build)
+class BuildAdmin(ReadOnlyAdmin):
+    list_display = ["build_id", "version", "status", "platform_list", "pr_link", "created_at", "live_at"]
+    list_filter = ["status", "created_at", "live_at"]
+    search_fields = ["build_id", "version", "app_id"]
+    date_hierarchy = "created_at"
+    inlines = [BuildFileInline, ReleaseRequestInline]
+    fieldsets = [
+        (None, {"fields": ["build_id", "app_id", "version", "platform_list", "status", "failure_reason"]}),
+        ("Times", {"fields": ["created_at", "staged_at", "live_at", "updated_at"]}),
+        ("Timeline", {"fields": ["timeline"]}),
+    ]
+    readonly_fields = ["platform_list", "timeline"]
+
+    @admin.display(description="platforms")
+    def platform_list(self, obj):
+        return ", ".join(obj.platforms or []) or "-"
+
+    @admin.display(description="pull request")
+    def pr_link(self, obj):
+        release = obj.release_requests.exclude(pr_url="").order_by("-created_at").first()
+        if release is None:
+            return "-"
+        return format_html('<a href="{}">#{}</a>', release.pr_url, release.pr_number)
+
+    @admin.display(description="events")
+    def timeline(self, obj):
+        events = obj.events.order_by("sequence")
+        if not events:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (_link(e, f"#{e.sequence}"), e.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), e.kind, e.actor or "-", e.message)
+                for e in events
+            ),
+        )
+        return format_html(
+            "<table><tr><th>#</th><th>time</th><th>event</th><th>actor</th><th>what</th></tr>{}</table>",
+            rows,
+        )
+
+
+@admin.register(BuildFile)
+class BuildFileAdmin(ReadOnlyAdmin):
+    list_display = ["name", "build", "size", "verification", "staged_at"]
+    list_filter = ["verification"]
+    search_fields = ["name", "build__build_id", "sha512", "sha256"]
+    list_select_related = ["build"]
+
+
+@admin.register(ReleaseRequest)
+class ReleaseRequestAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "build", "kind", "state", "pr_number", "merged_by", "created_at", "live_at"]
+    list_filter = ["state", "kind"]
+    search_fields = ["build__build_id", "build__version", "pr_number", "merged_by"]
+    list_select_related = ["build"]
+    readonly_fields = ["payload_pretty"]
+    exclude = ["payload"]
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj):
+        return _pretty(obj.payload)
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdmin):
+    list_display = ["release", "user", "approved", "created_at"]
+    list_select_related = ["release", "user"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "source", "event", "received_at"]
+    list_filter = ["source", "event"]
+    search_fields = ["delivery_key"]
+    exclude = ["body"]
+    readonly_fields = ["body_pretty"]
+
+    @admin.display(description="body")
+    def body_pretty(self, obj):
+        try:
+            return _pretty(json.loads(obj.body_text))
+        except ValueError:
+            return format_html("<pre>{}</pre>", obj.body_text)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "created_at", "kind", "actor", "build", "message"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["message", "actor", "build__build_id"]
+    list_select_related = ["build"]
+    show_full_result_count = False
+    readonly_fields = ["data_pretty"]
+    exclude = ["data"]
+
+    @admin.display(description="data")
+    def data_pretty(self, obj):
+        return _pretty(obj.data)

@@ -1,0 +1,485 @@
+"""The storage interface: the `staging` and `production` buckets (SPEC §1, §3).
+
+Everything else in the project reads and writes buckets through this module only. Two
+implementations share one small interface:
+
+- `FilesystemBucket`: `DATA_DIR/buckets/<bucket name>/`, atomic writes (temp file + rename),
+  "server-side" copy as a hard link when both buckets share a file system.
+- `S3Bucket`: any S3-compatible store through django-storages/boto3, multipart uploads with one
+  bounded buffer, ranged GETs, and real server-side copies (no bytes through this process).
+
+On S3 each process role has its own credentials (SPEC §1): `staging(role=...)` and
+`production(role=...)` pick them, so a web process can be given no production write key at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import mimetypes
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+
+CHUNK_SIZE = 1024 * 1024
+# S3 parts are buffered one at a time: memory per upload is one part, whatever the file size.
+S3_PART_SIZE = 8 * 1024 * 1024
+# copy_object handles sources up to 5 GiB; beyond that S3 needs a multipart copy.
+S3_SINGLE_COPY_LIMIT = 5 * 1024**3
+
+CONTENT_TYPES = {
+    ".exe": "application/vnd.microsoft.portable-executable",
+    ".msi": "application/x-msi",
+    ".appx": "application/vnd.ms-appx",
+    ".7z": "application/x-7z-compressed",
+    ".yml": "text/yaml",
+    ".yaml": "text/yaml",
+    ".json": "application/json",
+    ".dmg": "application/x-apple-diskimage",
+    ".pkg": "application/octet-stream",
+    ".zip": "application/zip",
+    ".appimage": "application/x-executable",
+    ".deb": "application/vnd.debian.binary-package",
+    ".rpm": "application/x-rpm",
+    ".snap": "application/vnd.snap",
+    ".blockmap": "application/octet-stream",
+}
+
+
+def content_type_for(name: str) -> str:
+    """A sensible Content-Type for a release file name (SPEC §5 step 4)."""
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in CONTENT_TYPES:
+        return CONTENT_TYPES[suffix]
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+class BucketError(Exception):
+    """A bucket operation failed."""
+
+
+class ObjectNotFound(BucketError, KeyError):
+    """The key does not exist in the bucket."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message plain
+        return str(self.args[0]) if self.args else "object not found"
+
+
+class InvalidKey(BucketError, ValueError):
+    """A key that could escape the bucket or is not a file name."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str  # without quotes
+    last_modified: datetime
+    content_type: str | None = None
+
+    @property
+    def http_etag(self) -> str:
+        return f'"{self.etag}"'
+
+
+def check_key(key: str) -> str:
+    """Reject keys that are empty, absolute, contain `..`/`.` segments, backslashes or controls."""
+    if not key or key.startswith("/") or key.endswith("/"):
+        raise InvalidKey(f"invalid key {key!r}")
+    if "\\" in key or any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        raise InvalidKey(f"invalid key {key!r}")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidKey(f"invalid key {key!r}")
+    return key
+
+
+class Bucket:
+    """The interface. Keys are `/`-separated; ranges are (offset, length)."""
+
+    name: str
+
+    def write(
+        self, key: str, chunks: Iterable[bytes], *, content_type: str | None = None
+    ) -> ObjectInfo:
+        """Stream `chunks` into `key`; readers see the old object or the whole new one."""
+        raise NotImplementedError
+
+    def read(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """Stream `length` bytes from `offset` (all remaining bytes when None)."""
+        raise NotImplementedError
+
+    def head(self, key: str) -> ObjectInfo | None:
+        raise NotImplementedError
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        raise NotImplementedError
+
+    def copy_from(self, source: Bucket, key: str, dest_key: str | None = None) -> ObjectInfo:
+        """Server-side copy of `source`'s `key` into this bucket (no bytes through us on S3)."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; a missing key is not an error."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise BucketError when the bucket cannot be reached (for /healthz)."""
+        raise NotImplementedError
+
+    # Small helpers shared by both backends.
+    def read_bytes(self, key: str) -> bytes:
+        return b"".join(self.read(key))
+
+    def write_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> ObjectInfo:
+        return self.write(key, [data], content_type=content_type)
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class FilesystemBucket(Bucket):
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _info(self, key: str, stat: os.stat_result) -> ObjectInfo:
+        # Like nginx's ETag: mtime and size; files are never modified in place (atomic renames),
+        # so a new object always gets a new ETag.
+        return ObjectInfo(
+            key=key,
+            size=stat.st_size,
+            etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+            last_modified=datetime.fromtimestamp(int(stat.st_mtime), tz=UTC),
+            content_type=content_type_for(key),
+        )
+
+    def _temp_path(self, target: Path) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target.parent / f".tmp-{uuid.uuid4().hex}"
+
+    def write(self, key, chunks, *, content_type=None):
+        target = self.path(key)
+        temp = self._temp_path(target)
+        try:
+            with open(temp, "wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        return self._info(key, target.stat())
+
+    def open(self, key: str) -> BinaryIO:
+        """A real file object (lets the feed use sendfile)."""
+        try:
+            return open(self.path(key), "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+
+    def read(self, key, offset=0, length=None):
+        handle = self.open(key)
+
+        def stream() -> Iterator[bytes]:
+            with handle:
+                handle.seek(offset)
+                remaining = length
+                while remaining is None or remaining > 0:
+                    size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+                    chunk = handle.read(size)
+                    if not chunk:
+                        return
+                    if remaining is not None:
+                        remaining -= len(chunk)
+                    yield chunk
+
+        return stream()
+
+    def head(self, key):
+        try:
+            stat = self.path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not os.path.isfile(self.path(key)):
+            return None
+        return self._info(key, stat)
+
+    def list(self, prefix=""):
+        if not self.root.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                if filename.startswith(".tmp-"):
+                    continue
+                full = Path(dirpath) / filename
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    with contextlib.suppress(FileNotFoundError):
+                        yield self._info(key, full.stat())
+
+    def copy_from(self, source, key, dest_key=None):
+        if not isinstance(source, FilesystemBucket):
+            raise BucketError("copy between different storage backends is not supported")
+        dest_key = dest_key or key
+        src = source.path(key)
+        if not src.is_file():
+            raise ObjectNotFound(key)
+        target = self.path(dest_key)
+        temp = self._temp_path(target)
+        try:
+            try:
+                # Objects are immutable once written (writes replace, never modify), so a hard
+                # link is a safe zero-copy "server-side copy" on one file system.
+                os.link(src, temp)
+            except OSError:
+                shutil.copy2(src, temp)
+            os.replace(temp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        return self._info(dest_key, target.stat())
+
+    def delete(self, key):
+        with contextlib.suppress(FileNotFoundError):
+            self.path(key).unlink()
+
+    def check(self):
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BucketError(f"{self.root}: {exc.strerror}") from exc
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise BucketError(f"{self.root}: not readable")
+
+
+class _ChunkReader:
+    """Turn an iterator of chunks into exact-size blocks without holding more than one block."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = bytearray()
+
+    def block(self, size: int) -> bytes:
+        while len(self._pending) < size:
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                break
+            self._pending += chunk
+        block = bytes(self._pending[:size])
+        del self._pending[:size]
+        return block
+
+
+class S3Bucket(Bucket):
+    def __init__(self, name: str, storage) -> None:
+        self.name = name
+        self._storage = storage  # a django-storages S3Storage with this role's credentials
+
+    @functools.cached_property
+    def client(self):
+        return self._storage.connection.meta.client
+
+    def _not_found(self, exc) -> bool:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        return code in ("404", "NoSuchKey", "NotFound")
+
+    def _info(self, key: str, size: int, etag: str, modified: datetime, ctype=None) -> ObjectInfo:
+        return ObjectInfo(key, int(size), etag.strip('"'), modified, ctype)
+
+    def write(self, key, chunks, *, content_type=None):
+        check_key(key)
+        content_type = content_type or content_type_for(key)
+        reader = _ChunkReader(chunks)
+        first = reader.block(S3_PART_SIZE)
+        second = reader.block(S3_PART_SIZE) if len(first) == S3_PART_SIZE else b""
+        if not second:
+            self.client.put_object(Bucket=self.name, Key=key, Body=first, ContentType=content_type)
+        else:
+            self._multipart(key, content_type, [first, second], reader)
+        info = self.head(key)
+        if info is None:
+            raise BucketError(f"{key}: written but not found afterwards")
+        return info
+
+    def _multipart(self, key, content_type, first_blocks, reader: _ChunkReader) -> None:
+        upload = self.client.create_multipart_upload(
+            Bucket=self.name, Key=key, ContentType=content_type
+        )
+        upload_id = upload["UploadId"]
+        parts = []
+        try:
+            blocks = iter(first_blocks)
+            number = 1
+            while True:
+                block = next(blocks, None)
+                if block is None:
+                    block = reader.block(S3_PART_SIZE)
+                if not block:
+                    break
+                answer = self.client.upload_part(
+                    Bucket=self.name, Key=key, UploadId=upload_id, PartNumber=number, Body=block
+                )
+                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+                number += 1
+                del block
+            self.client.complete_multipart_upload(
+                Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
+            raise
+
+    def read(self, key, offset=0, length=None):
+        from botocore.exceptions import ClientError
+
+        check_key(key)
+        if length == 0:
+            return iter(())
+        kwargs = {"Bucket": self.name, "Key": key}
+        if offset or length is not None:
+            end = "" if length is None else str(offset + length - 1)
+            kwargs["Range"] = f"bytes={offset}-{end}"
+        try:
+            answer = self.client.get_object(**kwargs)
+        except ClientError as exc:
+            if self._not_found(exc):
+                raise ObjectNotFound(key) from None
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return iter(())
+            raise
+        return answer["Body"].iter_chunks(CHUNK_SIZE)
+
+    def head(self, key):
+        from botocore.exceptions import ClientError
+
+        check_key(key)
+        try:
+            answer = self.client.head_object(Bucket=self.name, Key=key)
+        except ClientError as exc:
+            if self._not_found(exc):
+                return None
+            raise
+        return self._info(
+            key,
+            answer["ContentLength"],
+            answer["ETag"],
+            answer["LastModified"],
+            answer.get("ContentType"),
+        )
+
+    def list(self, prefix=""):
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield self._info(item["Key"], item["Size"], item["ETag"], item["LastModified"])
+
+    def copy_from(self, source, key, dest_key=None):
+        if not isinstance(source, S3Bucket):
+            raise BucketError("copy between different storage backends is not supported")
+        dest_key = check_key(dest_key or key)
+        found = source.head(key)
+        if found is None:
+            raise ObjectNotFound(key)
+        copy_source = {"Bucket": source.name, "Key": key}
+        # This bucket's credentials sign the copy: the promoter role can read staging and
+        # write production; the bytes move inside the S3 service, never through this process.
+        if found.size <= S3_SINGLE_COPY_LIMIT:
+            self.client.copy_object(
+                Bucket=self.name, Key=dest_key, CopySource=copy_source, MetadataDirective="COPY"
+            )
+        else:
+            from boto3.s3.transfer import TransferConfig
+
+            self.client.copy(
+                copy_source, self.name, dest_key, Config=TransferConfig(multipart_chunksize=2**30)
+            )
+        info = self.head(dest_key)
+        if info is None:
+            raise BucketError(f"{dest_key}: copied but not found afterwards")
+        return info
+
+    def delete(self, key):
+        self.client.delete_object(Bucket=self.name, Key=check_key(key))
+
+    def check(self):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.list_objects_v2(Bucket=self.name, MaxKeys=1)
+        except (ClientError, BotoCoreError) as exc:
+            raise BucketError(str(exc)) from exc
+
+
+def _s3_storage(bucket_name: str, role: str):
+    from botocore.config import Config
+    from storages.backends.s3 import S3Storage
+
+    return S3Storage(
+        bucket_name=bucket_name,
+        endpoint_url=settings.AWS_S3_ENDPOINT_URL,
+        region_name=settings.AWS_S3_REGION_NAME,
+        **settings.S3_CREDENTIALS[role],
+        file_overwrite=True,
+        default_acl=None,
+        querystring_auth=False,
+        client_config=Config(
+            retries={"mode": "standard", "max_attempts": 6},  # 5xx and throttling, with backoff
+            connect_timeout=10,
+            read_timeout=60,
+            signature_version="s3v4",
+            # Custom endpoints (MinIO, R2, test servers) want path-style addressing.
+            s3={"addressing_style": "path" if settings.AWS_S3_ENDPOINT_URL else "auto"},
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _bucket(bucket_name: str, role: str) -> Bucket:
+    if settings.STORAGE_BACKEND == "filesystem":
+        return FilesystemBucket(bucket_name, settings.BUCKETS_DIR / bucket_name)
+    return S3Bucket(bucket_name, _s3_storage(bucket_name, role))
+
+
+def staging(*, role: str = "staging_writer") -> Bucket:
+    """The staging bucket, with the credentials of `role` (staging_writer or promoter)."""
+    return _bucket(settings.STAGING_BUCKET, role)
+
+
+def production(*, role: str = "production_reader") -> Bucket:
+    """The production bucket, with the credentials of `role` (production_reader or promoter)."""
+    return _bucket(settings.PRODUCTION_BUCKET, role)
+
+
+def reset() -> None:
+    """Forget cached bucket clients (tests change settings between cases)."""
+    _bucket.cache_clear()
+
+
+def hashes_of(chunks: Iterable[bytes]) -> dict[str, str | int]:
+    """sha256, sha512, md5 and size of a stream (used to verify copies in tests and tools)."""
+    digests = {name: hashlib.new(name) for name in ("sha256", "sha512", "md5")}
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        for digest in digests.values():
+            digest.update(chunk)
+    return {"size": size, **{name: digest.hexdigest() for name, digest in digests.items()}}

@@ -1,0 +1,275 @@
+"""Builds, their files, release requests, webhook deliveries and the audit trail (SPEC §10)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.urls import reverse
+
+
+class BuildStatus(models.TextChoices):
+    RECEIVED = "received"
+    STAGING = "staging"
+    STAGED = "staged"
+    IN_REVIEW = "in_review", "in review"
+    APPROVED = "approved"
+    LIVE = "live"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+
+
+class Build(models.Model):
+    """One ToDesktop build: the unit that is staged, reviewed and promoted."""
+
+    build_id = models.CharField("ToDesktop build id", max_length=64, unique=True)
+    app_id = models.CharField(max_length=64)
+    version = models.CharField(max_length=100, blank=True)
+    platforms = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=BuildStatus, default=BuildStatus.RECEIVED)
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    staged_at = models.DateTimeField(null=True, blank=True)
+    live_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("retry_build", "Can retry staging or review of a build"),
+            ("rollback_build", "Can open a rollback to a live build"),
+            ("reconcile_production", "Can reconcile production with the desired state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.build_id} (v{self.version})" if self.version else self.build_id
+
+    @property
+    def staging_prefix(self) -> str:
+        return f"{self.build_id}/"
+
+    def get_admin_url(self) -> str:
+        return reverse("admin:releases_build_change", args=[self.pk])
+
+
+class Verification(models.TextChoices):
+    PENDING = "pending"
+    VERIFIED = "verified"  # every hash and size the manifests give matched the staged bytes
+    UNCHECKED = "unchecked"  # staged, but no manifest names a hash for it (e.g. a blockmap)
+    MISMATCH = "mismatch"
+
+
+class BuildFile(models.Model):
+    """One file of a build as staged at `<buildId>/<name>`."""
+
+    build = models.ForeignKey(Build, on_delete=models.PROTECT, related_name="files")
+    name = models.CharField(max_length=255)
+    size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    sha512 = models.CharField(max_length=128, blank=True)
+    md5 = models.CharField(max_length=32, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    source_url = models.URLField(max_length=1000, blank=True)
+    verification = models.CharField(
+        max_length=20, choices=Verification, default=Verification.PENDING
+    )
+    verification_detail = models.TextField(blank=True)
+    staged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["build", "name"], name="unique_file_per_build")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def key(self) -> str:
+        """The staging key."""
+        return f"{self.build.build_id}/{self.name}"
+
+
+class WebhookDelivery(models.Model):
+    """Every accepted webhook body, kept verbatim (ToDesktop and GitHub)."""
+
+    class Source(models.TextChoices):
+        TODESKTOP = "todesktop", "ToDesktop"
+        GITHUB = "github", "GitHub"
+
+    source = models.CharField(max_length=20, choices=Source)
+    # ToDesktop: sha256 of the raw body (the same body twice is one delivery);
+    # GitHub: the X-GitHub-Delivery id.
+    delivery_key = models.CharField(max_length=128)
+    event = models.CharField(max_length=64, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.BinaryField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["source", "delivery_key"], name="unique_delivery")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.event or ''} {self.delivery_key[:12]}".strip()
+
+    @property
+    def body_text(self) -> str:
+        return bytes(self.body).decode("utf-8", errors="replace")
+
+
+class ReleaseState(models.TextChoices):
+    PENDING = "pending"  # accepted; the build is being staged
+    AWAITING_REVIEW = "awaiting_review", "awaiting review"  # staged, review not opened yet
+    IN_REVIEW = "in_review", "in review"
+    CHANGES_REQUESTED = "changes_requested", "changes requested"
+    APPROVED = "approved"
+    MERGED = "merged"
+    LIVE = "live"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class ReleaseRequest(models.Model):
+    """One accepted release webhook body → one review (a PR, or approvals in the admin)."""
+
+    build = models.ForeignKey(Build, on_delete=models.PROTECT, related_name="release_requests")
+    delivery = models.OneToOneField(
+        WebhookDelivery, on_delete=models.PROTECT, null=True, blank=True, related_name="release"
+    )
+    kind = models.CharField(
+        max_length=20,
+        choices=[("release", "release"), ("rollback", "rollback")],
+        default="release",
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    release_info = models.JSONField(null=True, blank=True)
+    state = models.CharField(max_length=30, choices=ReleaseState, default=ReleaseState.PENDING)
+    failure_reason = models.TextField(blank=True)
+    branch = models.CharField(max_length=255, blank=True)
+    pr_number = models.PositiveIntegerField(null=True, blank=True)
+    pr_url = models.URLField(max_length=500, blank=True)
+    merged_by = models.CharField(max_length=255, blank=True)
+    merged_at = models.DateTimeField(null=True, blank=True)
+    live_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_release", "Can approve or reject a release in the admin")]
+
+    def __str__(self) -> str:
+        return f"release #{self.pk} of {self.build.build_id}"
+
+
+class Approval(models.Model):
+    """An approval or rejection given in the admin (REVIEW_BACKEND=admin)."""
+
+    release = models.ForeignKey(ReleaseRequest, on_delete=models.PROTECT, related_name="approvals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    approved = models.BooleanField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["release", "user"], name="one_decision_per_user")
+        ]
+
+
+class AppendOnlyError(Exception):
+    """Audit events cannot be changed or deleted."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("audit events cannot be changed")
+
+    def delete(self):
+        raise AppendOnlyError("audit events cannot be deleted")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnlyError("audit events cannot be changed")
+
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(models.Model):
+    """An append-only, hash-chained record of something that happened (SPEC §10).
+
+    `hash` = sha256(previous row's hash + this row's canonical content), so editing or removing
+    a row behind the ORM's back breaks the chain at that row (`manage.py audit_verify`).
+    Rows are written only through `releases.services.audit.audit_record`.
+    """
+
+    sequence = models.PositiveBigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    kind = models.CharField(max_length=64, db_index=True, editable=False)
+    message = models.TextField(editable=False)
+    actor = models.CharField(max_length=255, blank=True, editable=False)
+    url = models.URLField(max_length=500, blank=True, editable=False)
+    build = models.ForeignKey(
+        Build, on_delete=models.PROTECT, null=True, blank=True, related_name="events",
+        editable=False,
+    )
+    release = models.ForeignKey(
+        ReleaseRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="events",
+        editable=False,
+    )
+    data = models.JSONField(default=dict, blank=True, editable=False, encoder=DjangoJSONEncoder)
+    previous_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, unique=True, editable=False)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sequence"]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.kind}"
+
+    def canonical(self) -> str:
+        """The content the hash covers, as stable JSON."""
+        content = {
+            "sequence": self.sequence,
+            "created_at": self.created_at.isoformat(),
+            "kind": self.kind,
+            "message": self.message,
+            "actor": self.actor,
+            "url": self.url,
+            "build": self.build.build_id if self.build_id else None,
+            "release": self.release_id,
+            "data": self.data,
+        }
+        return json.dumps(content, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256((self.previous_hash + self.canonical()).encode()).hexdigest()
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("audit events cannot be changed")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("audit events cannot be deleted")
+
+
+class AuditChainHead(models.Model):
+    """A single row that serialises appends to the audit chain (a row lock on PostgreSQL,
+    SQLite's write lock otherwise)."""
+
+    sequence = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)

@@ -1,0 +1,40 @@
+"""Celery settings, derived from Django's (one source of truth: the environment)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from kombu import Queue
+
+broker_url = settings.CELERY_BROKER_URL
+broker_connection_retry_on_startup = True
+# Redis re-delivers an unacknowledged task after this long; it must exceed the longest task or
+# a task still running would be handed to a second worker.
+broker_transport_options = {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT}
+task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+task_eager_propagates = True
+task_ignore_result = True
+result_backend = None
+# Acknowledged when the task finishes and given back when its worker dies, so a build is never
+# half-done and forgotten.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_queues = (Queue("staging"), Queue("promotion"), Queue("default"))
+task_default_queue = "default"
+task_routes = {
+    "releases.tasks.stage_*": {"queue": "staging"},
+    "releases.tasks.review_*": {"queue": "staging"},
+    "releases.tasks.promote*": {"queue": "promotion"},
+    "releases.tasks.reconcile*": {"queue": "promotion"},
+}
+task_time_limit = max(settings.CELERY_VISIBILITY_TIMEOUT - 60, 60)
+task_soft_time_limit = max(settings.CELERY_VISIBILITY_TIMEOUT - 120, 30)
+worker_hijack_root_logger = False
+worker_cancel_long_running_tasks_on_connection_loss = True
+beat_schedule = {
+    "reconcile": {
+        "task": "releases.tasks.reconcile",
+        "schedule": float(settings.RECONCILE_INTERVAL_SECONDS),
+    }
+}
+timezone = "UTC"

@@ -1,0 +1,72 @@
+"""`/healthz`: is everything this process depends on reachable?"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_safe
+
+CHECK_TIMEOUT_SECONDS = 5.0
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _broker() -> None:
+    from selfhosted.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
+
+
+def _bucket(getter: Callable) -> Callable[[], None]:
+    def check() -> None:
+        getter().check()
+
+    return check
+
+
+def checks() -> dict[str, Callable[[], None]]:
+    from releases import buckets
+
+    return {
+        "database": _database,
+        "broker": _broker,
+        "staging_bucket": _bucket(buckets.staging),
+        "production_bucket": _bucket(buckets.production),
+    }
+
+
+def _run(check: Callable[[], None]) -> dict:
+    started = time.monotonic()
+    try:
+        check()
+    except Exception as exc:  # a health check reports every failure, it never raises
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
+
+
+@require_safe
+def healthz(request):
+    results = {}
+    # The database check runs on this thread: Django connections are per thread.
+    results["database"] = _run(_database)
+    futures = {name: _pool.submit(_run, fn) for name, fn in checks().items() if name != "database"}
+    for name, future in futures.items():
+        try:
+            results[name] = future.result(timeout=CHECK_TIMEOUT_SECONDS)
+        except FutureTimeout:
+            results[name] = {"ok": False, "error": f"no answer within {CHECK_TIMEOUT_SECONDS}s"}
+    healthy = all(result["ok"] for result in results.values())
+    body = {"status": "ok" if healthy else "unavailable", "checks": results}
+    response = JsonResponse(body, status=200 if healthy else 503)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,312 @@
+"""One settings module, read from the environment (SPEC §2).
+
+Every name here is part of the operator contract: the README's configuration table lists the
+same names. A wrong value stops start-up with one line that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+class ConfigError(Exception):
+    """A configuration value that cannot be used; the message starts with the variable."""
+
+
+def _fail(message: str) -> None:
+    # One clear line, no traceback: an operator reads this in a container log.
+    sys.stderr.write(f"configuration error: {message}\n")
+    raise SystemExit(2)
+
+
+def _read(name: str, cast, default):
+    try:
+        return cast(name, default=default)
+    except Exception as exc:  # django-environ raises several types for bad values
+        _fail(f"{name}: cannot parse {os.environ.get(name)!r} ({exc})")
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        _fail(f"{name}: unknown value {value!r}; expected one of {', '.join(choices)}")
+    return value
+
+
+def _list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# --- Paths and secrets ------------------------------------------------------------------------
+
+DATA_DIR = Path(os.environ.get("DATA_DIR") or BASE_DIR / "var").resolve()
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else generated once and kept in DATA_DIR."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    try:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+    except FileExistsError:  # another process won the race
+        return path.read_text().strip()
+    except OSError as exc:
+        _fail(f"SECRET_KEY: unset and cannot be kept in DATA_DIR={DATA_DIR} ({exc})")
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _read("DEBUG", env.bool, False)
+ALLOWED_HOSTS = _list("ALLOWED_HOSTS", "localhost,127.0.0.1")
+PORT = _read("PORT", env.int, 8000)
+PUBLIC_BASE_URL = (os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{PORT}").rstrip("/")
+CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
+
+# --- Applications -----------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "releases",
+    "cdn",
+    "downloads",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "selfhosted.urls"
+WSGI_APPLICATION = "selfhosted.wsgi.application"
+APPEND_SLASH = False  # the feed and download paths are exact; §9 defines its own slash rule
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- Database ---------------------------------------------------------------------------------
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+try:
+    _db = environ.Env.db_url_config(DATABASE_URL)
+except Exception as exc:
+    _fail(f"DATABASE_URL: cannot parse {DATABASE_URL!r} ({exc})")
+if not _db.get("ENGINE"):
+    _fail(f"DATABASE_URL: unsupported scheme in {DATABASE_URL!r}; use sqlite:// or postgres://")
+if _db["ENGINE"].endswith("sqlite3"):
+    _db.setdefault("OPTIONS", {}).update(
+        # WAL + a busy timeout let web and worker share one SQLite file in `make run`.
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+_db["CONN_MAX_AGE"] = _read("DATABASE_CONN_MAX_AGE", env.int, 60)
+_db["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": _read("CACHE_URL", env.cache_url, "locmemcache://selfhosted")}
+
+# --- Buckets (SPEC §1, §3) ---------------------------------------------------------------------
+
+STORAGE_BACKEND = _choice("STORAGE_BACKEND", "filesystem", ("filesystem", "s3"))
+STAGING_BUCKET = os.environ.get("STAGING_BUCKET", "desktop-app-distributables-staging").strip()
+PRODUCTION_BUCKET = os.environ.get("PRODUCTION_BUCKET", "desktop-app-distributables").strip()
+for _name, _value in (("STAGING_BUCKET", STAGING_BUCKET), ("PRODUCTION_BUCKET", PRODUCTION_BUCKET)):
+    if not _value:
+        _fail(f"{_name}: must name a bucket (it is empty)")
+    if "/" in _value or _value in (".", ".."):
+        _fail(f"{_name}: {_value!r} is not a bucket name")
+if STAGING_BUCKET == PRODUCTION_BUCKET:
+    _fail("PRODUCTION_BUCKET: must differ from STAGING_BUCKET")
+
+AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None
+AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
+# Credentials per role (SPEC §1). Each role falls back to AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+# and then to boto3's own chain (instance profile, ~/.aws), so a simple install needs one pair.
+S3_ROLES = ("staging_writer", "production_reader", "promoter")
+S3_CREDENTIALS: dict[str, dict[str, str | None]] = {}
+for _role in S3_ROLES:
+    _prefix = _role.upper()
+    S3_CREDENTIALS[_role] = {
+        "access_key": os.environ.get(f"{_prefix}_AWS_ACCESS_KEY_ID")
+        or os.environ.get("AWS_ACCESS_KEY_ID"),
+        "secret_key": os.environ.get(f"{_prefix}_AWS_SECRET_ACCESS_KEY")
+        or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+    }
+BUCKETS_DIR = DATA_DIR / "buckets"
+if STORAGE_BACKEND == "s3" and AWS_S3_ENDPOINT_URL and "://" not in AWS_S3_ENDPOINT_URL:
+    _fail(f"AWS_S3_ENDPOINT_URL: {AWS_S3_ENDPOINT_URL!r} is not a URL (https://host:port)")
+
+
+def _bucket_storage(bucket: str, role: str) -> dict:
+    if STORAGE_BACKEND == "filesystem":
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(BUCKETS_DIR / bucket), "base_url": None},
+        }
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "region_name": AWS_S3_REGION_NAME,
+            **S3_CREDENTIALS[role],
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": False,
+        },
+    }
+
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Serve the admin's assets straight from the installed apps when collectstatic has not run
+# (`make run`); the container runs collectstatic at build time.
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Named bucket storages; releases.buckets wraps them (and picks role credentials on S3).
+    "staging": _bucket_storage(STAGING_BUCKET, "staging_writer"),
+    "production": _bucket_storage(PRODUCTION_BUCKET, "production_reader"),
+}
+
+# --- Celery (SPEC §1, DESIGN habit 4) ----------------------------------------------------------
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}"
+if "://" not in CELERY_BROKER_URL:
+    _fail(f"CELERY_BROKER_URL: {CELERY_BROKER_URL!r} is not a broker URL (redis://host:6379/0)")
+CELERY_TASK_ALWAYS_EAGER = _read("CELERY_TASK_ALWAYS_EAGER", env.bool, False)
+# Longer than the longest task (a multi-GB staging run), so Redis does not re-deliver a task
+# that is still running; a dead worker's task comes back after this many seconds.
+CELERY_VISIBILITY_TIMEOUT = _read("CELERY_VISIBILITY_TIMEOUT", env.int, 4 * 3600)
+RECONCILE_INTERVAL_SECONDS = _read("RECONCILE_INTERVAL_SECONDS", env.int, 600)
+
+# --- ToDesktop (SPEC §4, §5) -------------------------------------------------------------------
+
+WEBHOOK_HMAC_KEY = os.environ.get("WEBHOOK_HMAC_KEY") or ""
+TODESKTOP_APP_ID = os.environ.get("TODESKTOP_APP_ID") or ""
+TODESKTOP_DOWNLOAD_BASE_URL = (
+    os.environ.get("TODESKTOP_DOWNLOAD_BASE_URL") or "https://download.todesktop.com"
+).rstrip("/")
+if "://" not in TODESKTOP_DOWNLOAD_BASE_URL:
+    _fail(f"TODESKTOP_DOWNLOAD_BASE_URL: {TODESKTOP_DOWNLOAD_BASE_URL!r} is not a URL")
+WEBHOOK_MAX_BODY_BYTES = _read("WEBHOOK_MAX_BODY_BYTES", env.int, 1024 * 1024)
+STAGING_CONCURRENCY = _read("STAGING_CONCURRENCY", env.int, 4)
+HTTP_TIMEOUT_SECONDS = _read("HTTP_TIMEOUT_SECONDS", env.float, 30.0)
+HTTP_MAX_RETRIES = _read("HTTP_MAX_RETRIES", env.int, 5)
+# Django refuses request bodies above this before our view runs; keep it above the webhook limit
+# so the webhook answers its own 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES * 2, 2_621_440)
+
+# --- Review (SPEC §6) --------------------------------------------------------------------------
+
+GITHUB_OWNER = os.environ.get("GITHUB_OWNER") or ""
+GITHUB_REPO = os.environ.get("GITHUB_REPO") or ""
+GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN") or ""
+GITHUB_APP_ID = os.environ.get("GITHUB_APP_ID") or ""
+GITHUB_APP_PRIVATE_KEY = (os.environ.get("GITHUB_APP_PRIVATE_KEY") or "").replace("\\n", "\n")
+GITHUB_APP_INSTALLATION_ID = _read("GITHUB_APP_INSTALLATION_ID", env.int, 0)
+GITHUB_API_URL = (os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+GITHUB_WEBHOOK_SECRET = os.environ.get("GITHUB_WEBHOOK_SECRET") or ""
+_github_configured = bool(GITHUB_OWNER and GITHUB_REPO and (GITHUB_TOKEN or GITHUB_APP_ID))
+REVIEW_BACKEND = _choice(
+    "REVIEW_BACKEND", "github" if _github_configured else "admin", ("github", "admin")
+)
+if REVIEW_BACKEND == "github" and not _github_configured:
+    _fail(
+        "REVIEW_BACKEND: github needs GITHUB_OWNER, GITHUB_REPO and GITHUB_TOKEN "
+        "(or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY, GITHUB_APP_INSTALLATION_ID)"
+    )
+REQUIRED_APPROVALS = _read("REQUIRED_APPROVALS", env.int, 1)
+if REQUIRED_APPROVALS < 1:
+    _fail("REQUIRED_APPROVALS: must be 1 or more")
+
+# --- Feed and downloads (SPEC §8, §9) ----------------------------------------------------------
+
+FEED_HOSTS = [host.lower() for host in _list("FEED_HOSTS")]
+DOWNLOAD_HOSTS = [host.lower() for host in _list("DOWNLOAD_HOSTS")]
+TRUSTED_CLIENT_IP_HEADER = (os.environ.get("TRUSTED_CLIENT_IP_HEADER") or "").strip()
+TRUSTED_PROXY_COUNT = _read("TRUSTED_PROXY_COUNT", env.int, 1)
+FEED_MANIFEST_CACHE_CONTROL = os.environ.get("FEED_MANIFEST_CACHE_CONTROL") or "public, max-age=60"
+FEED_IMMUTABLE_CACHE_CONTROL = (
+    os.environ.get("FEED_IMMUTABLE_CACHE_CONTROL") or "public, max-age=31536000, immutable"
+)
+FEED_METADATA_TTL_SECONDS = _read("FEED_METADATA_TTL_SECONDS", env.int, 30)
+
+# --- Security, i18n, logging -------------------------------------------------------------------
+
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if _read("TRUST_X_FORWARDED_PROTO", env.bool, False) else None
+)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,24 @@
+"""URL layout (SPEC §2): admin, API, webhooks, the feed and the download links.
+
+`FEED_HOSTS` / `DOWNLOAD_HOSTS` additionally mount the feed / downloads at `/` for those host
+names (see selfhosted.hosts).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from selfhosted.health import healthz
+
+admin.site.site_header = "Desktop releases"
+admin.site.site_title = "Desktop releases"
+admin.site.index_title = "Audit trail"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("releases.urls")),
+    path("update/", include("cdn.urls")),
+    path("download/", include("downloads.urls")),
+]

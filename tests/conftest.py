@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from releases import buckets
+from tests.fakes.s3_server import start_s3_server
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = start_s3_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fs_buckets(tmp_path, settings):
+    """Filesystem buckets under a fresh directory."""
+    settings.STORAGE_BACKEND = "filesystem"
+    settings.BUCKETS_DIR = tmp_path / "buckets"
+    buckets.reset()
+    yield
+    buckets.reset()
+
+
+@pytest.fixture
+def s3_buckets(s3_server, settings):
+    """Both buckets on the S3 server, created empty for this test."""
+    server = s3_server
+    server.reset()
+    client = server.client()
+    for name in (settings.STAGING_BUCKET, settings.PRODUCTION_BUCKET):
+        client.create_bucket(Bucket=name)
+    settings.STORAGE_BACKEND = "s3"
+    settings.AWS_S3_ENDPOINT_URL = server.url
+    settings.AWS_S3_REGION_NAME = "us-east-1"
+    settings.S3_CREDENTIALS = {
+        role: {"access_key": "testing", "secret_key": "testing"} for role in settings.S3_ROLES
+    }
+    buckets.reset()
+    yield server
+    buckets.reset()
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def any_buckets(request):
+    """Run a test once on each bucket backend."""
+    if request.param == "filesystem":
+        request.getfixturevalue("fs_buckets")
+    else:
+        request.getfixturevalue("s3_buckets")
+    return request.param
+
+
+@pytest.fixture
+def staging(any_buckets):
+    return buckets.staging()
+
+
+@pytest.fixture
+def production(any_buckets):
+    return buckets.production(role="promoter")
+
+

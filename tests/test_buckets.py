@@ -1,0 +1,169 @@
+"""One suite, both backends: the filesystem and a real S3-compatible server on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from releases import buckets
+from releases.buckets import InvalidKey, ObjectNotFound
+
+MiB = 1024 * 1024
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def peak_rss_growth(fn) -> int:
+    """Bytes of resident memory gained at the peak while `fn` runs (Linux VmHWM reset)."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # resets the peak RSS counter to the current RSS
+    before = _rss_kib("VmRSS")
+    fn()
+    return (_rss_kib("VmHWM") - before) * 1024
+
+
+def generated(total: int, chunk: int = MiB):
+    """`total` bytes of varied content, produced chunk by chunk (never held whole)."""
+    block = os.urandom(chunk)
+    sent = 0
+    index = 0
+    while sent < total:
+        size = min(chunk, total - sent)
+        piece = index.to_bytes(8, "big") + block[8:size] if size > 8 else block[:size]
+        yield piece
+        sent += size
+        index += 1
+
+
+def test_a_300_mb_streamed_write_keeps_memory_flat(staging):
+    total = 300 * MiB
+    digest = hashlib.sha256()
+
+    def stream():
+        for chunk in generated(total):
+            digest.update(chunk)
+            yield chunk
+
+    info = {}
+    growth = peak_rss_growth(lambda: info.update(obj=staging.write("big/blob.bin", stream())))
+    assert info["obj"].size == total
+    print(f"peak RSS growth: {growth / MiB:.1f} MiB")
+    assert growth < 64 * MiB, f"peak RSS grew by {growth / MiB:.1f} MiB"
+    check = hashlib.sha256()
+    for chunk in staging.read("big/blob.bin"):
+        check.update(chunk)
+    assert check.hexdigest() == digest.hexdigest()
+
+
+def test_it_reads_single_and_several_byte_ranges(staging):
+    data = bytes(range(256)) * 4096  # 1 MiB with a known pattern
+    staging.write_bytes("b1/file.bin", data)
+    assert b"".join(staging.read("b1/file.bin", 0, 10)) == data[:10]
+    assert b"".join(staging.read("b1/file.bin", 1000, 5000)) == data[1000:6000]
+    assert b"".join(staging.read("b1/file.bin", len(data) - 7)) == data[-7:]
+    ranges = [(0, 1), (300_000, 70_000), (len(data) - 1, 1), (5, 0)]
+    for offset, length in ranges:
+        assert b"".join(staging.read("b1/file.bin", offset, length)) == data[offset : offset + length]
+
+
+def test_head_reports_size_etag_date_and_type_and_the_etag_changes_with_content(staging):
+    staging.write_bytes("b1/latest.yml", b"version: 1.0.0\n")
+    first = staging.head("b1/latest.yml")
+    assert first.size == 15
+    assert first.etag and '"' not in first.etag
+    assert first.http_etag == f'"{first.etag}"'
+    assert first.last_modified.tzinfo is not None
+    assert first.content_type == "text/yaml"
+    staging.write_bytes("b1/latest.yml", b"version: 1.0.1-beta\n")
+    second = staging.head("b1/latest.yml")
+    assert second.size == 20
+    assert second.etag != first.etag
+
+
+def test_it_lists_by_prefix(staging):
+    for key in ["b1/a.exe", "b1/b.yml", "b10/c.dmg", "b2/d.zip", "root.json"]:
+        staging.write_bytes(key, b"x")
+    assert sorted(o.key for o in staging.list("b1/")) == ["b1/a.exe", "b1/b.yml"]
+    assert sorted(o.key for o in staging.list("b1")) == ["b1/a.exe", "b1/b.yml", "b10/c.dmg"]
+    assert len(list(staging.list())) == 5
+    assert list(staging.list("nothing/")) == []
+    assert all(o.size == 1 for o in staging.list())
+
+
+def test_server_side_copy_from_staging_to_production(staging, production):
+    data = os.urandom(3 * MiB + 123)
+    staging.write_bytes("b1/My App Setup 1.0.0.exe", data)
+    copied = production.copy_from(
+        buckets.staging(role="promoter"), "b1/My App Setup 1.0.0.exe", "My App Setup 1.0.0.exe"
+    )
+    assert copied.size == len(data)
+    assert production.read_bytes("My App Setup 1.0.0.exe") == data
+    # the source stays where it was
+    assert staging.read_bytes("b1/My App Setup 1.0.0.exe") == data
+
+
+def test_missing_keys_are_reported_not_raised_as_errors(staging, production):
+    assert staging.head("b1/nope.exe") is None
+    assert not staging.exists("b1/nope.exe")
+    with pytest.raises(ObjectNotFound):
+        b"".join(staging.read("b1/nope.exe"))
+    with pytest.raises(ObjectNotFound):
+        production.copy_from(buckets.staging(role="promoter"), "b1/nope.exe")
+    staging.delete("b1/nope.exe")  # deleting a missing key is fine
+
+
+def test_delete_removes_the_object(staging):
+    staging.write_bytes("b1/gone.txt", b"bye")
+    staging.delete("b1/gone.txt")
+    assert staging.head("b1/gone.txt") is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "My App Setup 1.2.0 - Build 250210vv2q75v93-x64.exe",
+        "Café Ünïcødé 应用 1.0.dmg",
+        "emoji 🚀 name.zip",
+    ],
+)
+def test_names_with_spaces_and_unicode_round_trip(staging, production, name):
+    key = f"250210vv2q75v93/{name}"
+    staging.write_bytes(key, b"payload " + name.encode())
+    assert staging.head(key).size == len(b"payload " + name.encode())
+    assert [o.key for o in staging.list("250210vv2q75v93/")] == [key]
+    production.copy_from(buckets.staging(role="promoter"), key, name)
+    assert production.read_bytes(name) == b"payload " + name.encode()
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "..", "a/./b", "a\\b", "a\x00b", "a\nb", "a/"])
+def test_it_refuses_keys_that_could_escape_the_bucket(staging, key):
+    with pytest.raises(InvalidKey):
+        staging.write_bytes(key, b"x")
+    with pytest.raises(InvalidKey):
+        staging.head(key)
+
+
+def test_a_failed_stream_leaves_the_previous_object_intact(staging):
+    staging.write_bytes("b1/file.bin", b"old contents")
+
+    def broken():
+        yield b"x" * (9 * MiB)  # past one S3 part, so S3 is in a multipart upload
+        raise ConnectionError("origin dropped the connection")
+
+    with pytest.raises(ConnectionError):
+        staging.write("b1/file.bin", broken())
+    assert staging.read_bytes("b1/file.bin") == b"old contents"
+    assert [o.key for o in staging.list("b1/")] == ["b1/file.bin"]  # no temp files left behind
+
+
+def test_check_passes_for_reachable_buckets(staging, production):
+    staging.check()
+    production.check()
