@@ -274,18 +274,21 @@ class _ChunkReader:
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._pending = bytearray()
+        self._leftover = b""
 
     def block(self, size: int) -> bytes:
-        while len(self._pending) < size:
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
+        parts = [self._leftover] if self._leftover else []
+        have = len(self._leftover)
+        while have < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
                 break
-            self._pending += chunk
-        block = bytes(self._pending[:size])
-        del self._pending[:size]
-        return block
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts)
+        del parts
+        self._leftover = data[size:]
+        return data[:size] if len(data) > size else data
 
 
 class S3Bucket(Bucket):
@@ -309,37 +312,31 @@ class S3Bucket(Bucket):
         content_type = content_type or content_type_for(key)
         reader = _ChunkReader(chunks)
         first = reader.block(S3_PART_SIZE)
-        second = reader.block(S3_PART_SIZE) if len(first) == S3_PART_SIZE else b""
-        if not second:
+        if len(first) < S3_PART_SIZE:
             self.client.put_object(Bucket=self.name, Key=key, Body=first, ContentType=content_type)
         else:
-            self._multipart(key, content_type, [first, second], reader)
+            self._multipart(key, content_type, first, reader)
         info = self.head(key)
         if info is None:
             raise BucketError(f"{key}: written but not found afterwards")
         return info
 
-    def _multipart(self, key, content_type, first_blocks, reader: _ChunkReader) -> None:
+    def _multipart(self, key, content_type, block: bytes, reader: _ChunkReader) -> None:
         upload = self.client.create_multipart_upload(
             Bucket=self.name, Key=key, ContentType=content_type
         )
         upload_id = upload["UploadId"]
         parts = []
         try:
-            blocks = iter(first_blocks)
             number = 1
-            while True:
-                block = next(blocks, None)
-                if block is None:
-                    block = reader.block(S3_PART_SIZE)
-                if not block:
-                    break
+            while block:
                 answer = self.client.upload_part(
                     Bucket=self.name, Key=key, UploadId=upload_id, PartNumber=number, Body=block
                 )
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
                 number += 1
-                del block
+                block = b""  # drop the sent part before reading the next one
+                block = reader.block(S3_PART_SIZE)
             self.client.complete_multipart_upload(
                 Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
