@@ -46,7 +46,15 @@ class BuildFileInline(admin.TabularInline):
     model = BuildFile
     extra = 0
     can_delete = False
-    fields = ["name", "size", "sha512", "sha256", "verification", "verification_detail", "staged_at"]
+    fields = [
+        "name",
+        "size",
+        "sha512",
+        "sha256",
+        "verification",
+        "verification_detail",
+        "staged_at",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -82,13 +90,33 @@ class ReleaseRequestInline(admin.TabularInline):
 
 @admin.register(Build)
 class BuildAdmin(ReadOnlyAdmin):
-    list_display = ["build_id", "version", "status", "platform_list", "pr_link", "created_at", "live_at"]
+    list_display = [
+        "build_id",
+        "version",
+        "status",
+        "platform_list",
+        "pr_link",
+        "created_at",
+        "live_at",
+    ]
     list_filter = ["status", "created_at", "live_at"]
     search_fields = ["build_id", "version", "app_id"]
     date_hierarchy = "created_at"
     inlines = [BuildFileInline, ReleaseRequestInline]
     fieldsets = [
-        (None, {"fields": ["build_id", "app_id", "version", "platform_list", "status", "failure_reason"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "build_id",
+                    "app_id",
+                    "version",
+                    "platform_list",
+                    "status",
+                    "failure_reason",
+                ]
+            },
+        ),
         ("Times", {"fields": ["created_at", "staged_at", "live_at", "updated_at"]}),
         ("Timeline", {"fields": ["timeline"]}),
     ]
@@ -114,7 +142,13 @@ class BuildAdmin(ReadOnlyAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (_link(e, f"#{e.sequence}"), e.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), e.kind, e.actor or "-", e.message)
+                (
+                    _link(e, f"#{e.sequence}"),
+                    e.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    e.kind,
+                    e.actor or "-",
+                    e.message,
+                )
                 for e in events
             ),
         )
@@ -134,7 +168,16 @@ class BuildFileAdmin(ReadOnlyAdmin):
 
 @admin.register(ReleaseRequest)
 class ReleaseRequestAdmin(ReadOnlyAdmin):
-    list_display = ["__str__", "build", "kind", "state", "pr_number", "merged_by", "created_at", "live_at"]
+    list_display = [
+        "__str__",
+        "build",
+        "kind",
+        "state",
+        "pr_number",
+        "merged_by",
+        "created_at",
+        "live_at",
+    ]
     list_filter = ["state", "kind"]
     search_fields = ["build__build_id", "build__version", "pr_number", "merged_by"]
     list_select_related = ["build"]

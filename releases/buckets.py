@@ -449,7 +449,7 @@ def _s3_storage(bucket_name: str, role: str):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bucket(bucket_name: str, role: str) -> Bucket:
     if settings.STORAGE_BACKEND == "filesystem":
         return FilesystemBucket(bucket_name, settings.BUCKETS_DIR / bucket_name)

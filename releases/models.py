@@ -186,6 +186,9 @@ class Approval(models.Model):
             models.UniqueConstraint(fields=["release", "user"], name="one_decision_per_user")
         ]
 
+    def __str__(self) -> str:
+        return f"{'approved' if self.approved else 'rejected'} by {self.user}"
+
 
 class AppendOnlyError(Exception):
     """Audit events cannot be changed or deleted."""
@@ -220,11 +223,19 @@ class AuditEvent(models.Model):
     actor = models.CharField(max_length=255, blank=True, editable=False)
     url = models.URLField(max_length=500, blank=True, editable=False)
     build = models.ForeignKey(
-        Build, on_delete=models.PROTECT, null=True, blank=True, related_name="events",
+        Build,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="events",
         editable=False,
     )
     release = models.ForeignKey(
-        ReleaseRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="events",
+        ReleaseRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="events",
         editable=False,
     )
     data = models.JSONField(default=dict, blank=True, editable=False, encoder=DjangoJSONEncoder)
@@ -273,3 +284,6 @@ class AuditChainHead(models.Model):
 
     sequence = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.sequence}"

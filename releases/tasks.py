@@ -1,4 +1,4 @@
-"""Celery tasks: thin, idempotent, take ids (DESIGN habit 4)."""
+"""Celery tasks: thin, idempotent, take ids, call one service (DESIGN habit 4)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,39 @@ class ReliableTask(Task):
     reject_on_worker_lost = True
 
 
+@shared_task(base=ReliableTask, name="releases.tasks.stage_build")
+def stage_build(release_id: int) -> None:
+    """Queue `staging`: download, verify, then open the review."""
+    from releases.services.staging import build_stage
+
+    build_stage(release_id=release_id)
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.review_open")
+def review_open(release_id: int) -> None:
+    """Queue `staging`: (re)open the review of a staged build (admin retry)."""
+    from releases.models import ReleaseRequest
+    from releases.services.review import review_open as open_review
+
+    release = ReleaseRequest.objects.select_related("build").filter(pk=release_id).first()
+    if release is not None:
+        open_review(release=release)
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.promote")
+def promote(reason: str, actor: str = "") -> None:
+    """Queue `promotion`: bring production to the desired state."""
+    from releases.services.promotion import promotion_run
+
+    promotion_run(reason=reason, actor=actor)
+
+
 @shared_task(base=ReliableTask, name="releases.tasks.reconcile")
 def reconcile() -> None:
-    """Periodic reconcile of production with the desired state (implemented with promotion)."""
-    logger.info("reconcile: nothing to do yet")
+    """Periodic (beat) reconcile of production with the desired state."""
+    from releases.services.promotion import promotion_run
+
+    try:
+        promotion_run(reason="reconcile")
+    except NotImplementedError:
+        logger.info("reconcile: promotion is not implemented yet")

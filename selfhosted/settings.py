@@ -214,7 +214,9 @@ STORAGES = {
 
 # --- Celery (SPEC §1, DESIGN habit 4) ----------------------------------------------------------
 
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}"
+CELERY_BROKER_URL = (
+    os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}"
+)
 if "://" not in CELERY_BROKER_URL:
     _fail(f"CELERY_BROKER_URL: {CELERY_BROKER_URL!r} is not a broker URL (redis://host:6379/0)")
 CELERY_TASK_ALWAYS_EAGER = _read("CELERY_TASK_ALWAYS_EAGER", env.bool, False)
@@ -278,7 +280,9 @@ FEED_METADATA_TTL_SECONDS = _read("FEED_METADATA_TTL_SECONDS", env.int, 30)
 # --- Security, i18n, logging -------------------------------------------------------------------
 
 SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if _read("TRUST_X_FORWARDED_PROTO", env.bool, False) else None
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if _read("TRUST_X_FORWARDED_PROTO", env.bool, False)
+    else None
 )
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

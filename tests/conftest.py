@@ -60,5 +60,3 @@ def staging(any_buckets):
 @pytest.fixture
 def production(any_buckets):
     return buckets.production(role="promoter")
-
-

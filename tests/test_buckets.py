@@ -72,7 +72,9 @@ def test_it_reads_single_and_several_byte_ranges(staging):
     assert b"".join(staging.read("b1/file.bin", len(data) - 7)) == data[-7:]
     ranges = [(0, 1), (300_000, 70_000), (len(data) - 1, 1), (5, 0)]
     for offset, length in ranges:
-        assert b"".join(staging.read("b1/file.bin", offset, length)) == data[offset : offset + length]
+        assert (
+            b"".join(staging.read("b1/file.bin", offset, length)) == data[offset : offset + length]
+        )
 
 
 def test_head_reports_size_etag_date_and_type_and_the_etag_changes_with_content(staging):
@@ -144,7 +146,9 @@ def test_names_with_spaces_and_unicode_round_trip(staging, production, name):
     assert production.read_bytes(name) == b"payload " + name.encode()
 
 
-@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "..", "a/./b", "a\\b", "a\x00b", "a\nb", "a/"])
+@pytest.mark.parametrize(
+    "key", ["", "/abs", "a/../b", "..", "a/./b", "a\\b", "a\x00b", "a\nb", "a/"]
+)
 def test_it_refuses_keys_that_could_escape_the_bucket(staging, key):
     with pytest.raises(InvalidKey):
         staging.write_bytes(key, b"x")

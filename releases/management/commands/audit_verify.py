@@ -13,5 +13,7 @@ class Command(BaseCommand):
         for problem in report.problems:
             self.stderr.write(problem)
         if not report.ok:
-            raise CommandError(f"audit chain broken: {len(report.problems)} problem(s) in {report.checked} events")
+            raise CommandError(
+                f"audit chain broken: {len(report.problems)} problem(s) in {report.checked} events"
+            )
         self.stdout.write(self.style.SUCCESS(f"audit chain intact: {report.checked} events"))

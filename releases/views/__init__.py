@@ -1,0 +1,1 @@
+"""Webhook receivers: ToDesktop (`todesktop.py`) and GitHub (`github.py`)."""
