@@ -218,8 +218,20 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["message", "actor", "build__build_id"]
     list_select_related = ["build"]
     show_full_result_count = False
-    readonly_fields = ["data_pretty"]
-    exclude = ["data"]
+    fields = [
+        "sequence",
+        "created_at",
+        "kind",
+        "message",
+        "actor",
+        "url",
+        "build",
+        "release",
+        "data_pretty",
+        "previous_hash",
+        "hash",
+    ]
+    readonly_fields = fields
 
     @admin.display(description="data")
     def data_pretty(self, obj):

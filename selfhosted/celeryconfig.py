@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from django.conf import settings
-from kombu import Queue
+from kombu import Exchange, Queue
 
 broker_url = settings.CELERY_BROKER_URL
 broker_connection_retry_on_startup = True
 # Redis re-delivers an unacknowledged task after this long; it must exceed the longest task or
 # a task still running would be handed to a second worker.
-broker_transport_options = {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT}
+# (Only for Redis/SQS-style brokers: the embedded SQLAlchemy transport would hand it to the
+# database engine.)
+broker_transport_options = (
+    {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT}
+    if settings.CELERY_BROKER_URL.startswith(("redis", "rediss", "sqs"))
+    else {}
+)
 task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
 task_eager_propagates = True
 task_ignore_result = True
@@ -19,7 +25,11 @@ result_backend = None
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-task_queues = (Queue("staging"), Queue("promotion"), Queue("default"))
+# Each queue has its own exchange and routing key, so a message reaches exactly one queue.
+task_queues = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("staging", "promotion", "default")
+)
 task_default_queue = "default"
 task_routes = {
     "releases.tasks.stage_*": {"queue": "staging"},

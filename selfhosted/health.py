@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
@@ -23,7 +24,8 @@ def _database() -> None:
 def _broker() -> None:
     from selfhosted.celery import app
 
-    with app.connection_for_write() as conn:
+    # The URL from settings (not the app's cached conf) so the check follows the live configuration.
+    with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
 
 

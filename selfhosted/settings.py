@@ -35,6 +35,17 @@ def _read(name: str, cast, default):
         _fail(f"{name}: cannot parse {os.environ.get(name)!r} ({exc})")
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    _fail(f"{name}: {raw!r} is not a boolean (use true or false)")
+
+
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = (os.environ.get(name) or default).strip().lower()
     if value not in choices:
@@ -74,7 +85,7 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = _read("DEBUG", env.bool, False)
+DEBUG = _bool("DEBUG", False)
 ALLOWED_HOSTS = _list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 PORT = _read("PORT", env.int, 8000)
 PUBLIC_BASE_URL = (os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{PORT}").rstrip("/")
@@ -133,8 +144,8 @@ try:
     _db = environ.Env.db_url_config(DATABASE_URL)
 except Exception as exc:
     _fail(f"DATABASE_URL: cannot parse {DATABASE_URL!r} ({exc})")
-if not _db.get("ENGINE"):
-    _fail(f"DATABASE_URL: unsupported scheme in {DATABASE_URL!r}; use sqlite:// or postgres://")
+if _db.get("ENGINE") not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
+    _fail(f"DATABASE_URL: unsupported scheme in {DATABASE_URL!r}; use sqlite:/// or postgres://")
 if _db["ENGINE"].endswith("sqlite3"):
     _db.setdefault("OPTIONS", {}).update(
         # WAL + a busy timeout let web and worker share one SQLite file in `make run`.
@@ -200,7 +211,8 @@ def _bucket_storage(bucket: str, role: str) -> dict:
 
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Set in the container, where collectstatic runs at build time.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 # Serve the admin's assets straight from the installed apps when collectstatic has not run
 # (`make run`); the container runs collectstatic at build time.
 WHITENOISE_USE_FINDERS = True
@@ -219,7 +231,7 @@ CELERY_BROKER_URL = (
 )
 if "://" not in CELERY_BROKER_URL:
     _fail(f"CELERY_BROKER_URL: {CELERY_BROKER_URL!r} is not a broker URL (redis://host:6379/0)")
-CELERY_TASK_ALWAYS_EAGER = _read("CELERY_TASK_ALWAYS_EAGER", env.bool, False)
+CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Longer than the longest task (a multi-GB staging run), so Redis does not re-deliver a task
 # that is still running; a dead worker's task comes back after this many seconds.
 CELERY_VISIBILITY_TIMEOUT = _read("CELERY_VISIBILITY_TIMEOUT", env.int, 4 * 3600)
@@ -280,9 +292,7 @@ FEED_METADATA_TTL_SECONDS = _read("FEED_METADATA_TTL_SECONDS", env.int, 30)
 # --- Security, i18n, logging -------------------------------------------------------------------
 
 SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https")
-    if _read("TRUST_X_FORWARDED_PROTO", env.bool, False)
-    else None
+    ("HTTP_X_FORWARDED_PROTO", "https") if _bool("TRUST_X_FORWARDED_PROTO", False) else None
 )
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

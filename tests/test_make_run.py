@@ -1,0 +1,155 @@
+"""`make run`'s program: embedded defaults, admin login with the printed password, healthz,
+two instances side by side, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fakes.s3_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+EMBEDDED = ("DATABASE_URL", "CELERY_BROKER_URL", "STORAGE_BACKEND", "SECRET_KEY", "DATA_DIR")
+
+
+class Instance:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        env = {k: v for k, v in os.environ.items() if k not in EMBEDDED}
+        env.update(
+            {
+                "PORT": str(self.port),
+                "DATA_DIR": str(data_dir),
+                "PYTHONUNBUFFERED": "1",
+                "CELERY_TASK_ALWAYS_EAGER": "false",
+            }
+        )
+        self.log = open(data_dir.with_suffix(".log"), "w+")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runall"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text()
+
+    def wait_healthy(self, seconds: float = 60) -> dict:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                answer = requests.get(f"{self.base}/healthz", timeout=5)
+                if answer.status_code == 200:
+                    return answer.json()
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"/healthz not 200 within {seconds}s:\n{self.output()}")
+
+    def password(self) -> str:
+        found = re.search(r"admin account created: admin / (\S+)", self.output())
+        assert found, self.output()
+        return found.group(1)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=40)
+
+
+def processes_using(data_dir: Path) -> list[int]:
+    """PIDs whose environment points at `data_dir` (the web and worker children)."""
+    found = []
+    marker = f"DATA_DIR={data_dir}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def admin_login(base: str, password: str) -> requests.Response:
+    session = requests.Session()
+    page = session.get(f"{base}/admin/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    return session.post(
+        f"{base}/admin/login/?next=/admin/",
+        data={
+            "csrfmiddlewaretoken": token,
+            "username": "admin",
+            "password": password,
+            "next": "/admin/",
+        },
+        headers={"Referer": f"{base}/admin/login/"},
+        timeout=10,
+    )
+
+
+@pytest.mark.timeout(240)
+def test_run_serves_the_admin_and_healthz_and_stops_cleanly(tmp_path):
+    first = Instance(tmp_path / "one")
+    second = Instance(tmp_path / "two")
+    try:
+        started = time.monotonic()
+        health = first.wait_healthy()
+        assert time.monotonic() - started < 60
+        assert all(check["ok"] for check in health["checks"].values())
+        second.wait_healthy()
+        for instance in (first, second):
+            out = instance.output()
+            for url in ("/admin/", "/update/", "/download/", "/new-release-webhook", "/healthz"):
+                assert f"http://localhost:{instance.port}{url}" in out
+        # each instance has its own admin, database and buckets
+        assert first.password() != second.password()
+        assert (tmp_path / "one" / "db.sqlite3").exists()
+        assert (tmp_path / "two" / "db.sqlite3").exists()
+        landed = admin_login(first.base, first.password())
+        assert landed.url.endswith("/admin/"), landed.url
+        assert "Audit trail" in landed.text
+        refused = admin_login(first.base, "wrong-password")
+        assert "/admin/login/" in refused.url
+        assert requests.get(f"{first.base}/static/admin/css/base.css", timeout=5).ok
+        assert processes_using(tmp_path / "one")
+    finally:
+        codes = [first.stop(), second.stop()]
+    assert codes == [0, 0]
+    for instance in (first, second):
+        assert "stopped" in instance.output()
+    time.sleep(0.5)
+    assert processes_using(tmp_path / "one") == []
+    assert processes_using(tmp_path / "two") == []
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{first.base}/healthz", timeout=2)
+
+
+@pytest.mark.timeout(120)
+def test_a_second_start_keeps_the_admin_and_does_not_print_a_password(tmp_path):
+    data = tmp_path / "again"
+    first = Instance(data)
+    first.wait_healthy()
+    password = first.password()
+    assert first.stop() == 0
+    again = Instance(data)
+    try:
+        again.wait_healthy()
+        assert "admin account created" not in again.output()
+        assert password not in again.output()
+        assert "exists" in again.output()
+    finally:
+        assert again.stop() == 0
