@@ -1,0 +1,14 @@
+"""Promotion: staging → production, ordered, verified, idempotent, one at a time (SPEC §7).
+
+- `desired`: what production should hold (default branch, or approved releases).
+- `plan`: the diff with production, ordered so clients never see a dangling manifest.
+- `lock`: one promotion at a time across workers, released when a holder dies.
+- `run`: executes the plan, verifies each copy, marks releases live, invalidates the feed.
+"""
+
+from __future__ import annotations
+
+from releases.services.promotion.desired import DesiredStateError
+from releases.services.promotion.run import PromotionFailed, PromotionResult, promotion_run
+
+__all__ = ["DesiredStateError", "PromotionFailed", "PromotionResult", "promotion_run"]

@@ -1,0 +1,143 @@
+"""Helpers for the promotion, webhook and reconcile tests: staged builds, releases, a poller."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from releases import buckets
+from releases.buckets import Bucket
+from releases.models import Build, BuildFile, BuildStatus, ReleaseRequest, ReleaseState
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_files(build_id: str, version: str, *, binaries: int = 2, size: int = 3000) -> dict:
+    """Files of one build as ToDesktop names them: binaries, blockmaps, then the manifests."""
+    files: dict[str, bytes] = {}
+    names = []
+    for index in range(binaries):
+        name = f"My App Setup {version} - Build {build_id}-part{index}-x64.exe"
+        files[name] = os.urandom(size)
+        files[f"{name}.blockmap"] = os.urandom(size // 10 + 1)
+        names.append(name)
+    entries = "".join(f"  - url: {n}\n    size: {len(files[n])}\n" for n in names)
+    files[f"latest-build-{build_id}.yml"] = (
+        f"version: {version}\nfiles:\n{entries}path: {names[0]}\n"
+    ).encode()
+    artifacts = {"nsis": {"x64": {"url": f"https://dl.example/{names[0]}"}}}
+    files[f"td-latest-build-{build_id}.json"] = json.dumps(
+        {"version": version, "artifacts": artifacts}
+    ).encode()
+    return files
+
+
+def stage_build(build_id: str, version: str = "1.0.0", **kwargs) -> tuple[Build, dict]:
+    """Put a build's files in staging and record them, as the staging worker would."""
+    staging = buckets.staging()
+    files = build_files(build_id, version, **kwargs)
+    build = Build.objects.create(
+        build_id=build_id, app_id="app1", version=version, status=BuildStatus.STAGED
+    )
+    for name, data in files.items():
+        info = staging.write_bytes(f"{build_id}/{name}", data)
+        BuildFile.objects.create(build=build, name=name, size=info.size, staged_at=timezone.now())
+    return build, files
+
+
+def approve(build: Build, *, release_info: dict | None = None, by: str = "ada") -> ReleaseRequest:
+    """An admin-approved release request (REVIEW_BACKEND=admin)."""
+    return ReleaseRequest.objects.create(
+        build=build,
+        payload={"buildId": build.build_id, "buildEndedAt": "2025-02-10T10:00:00Z"},
+        release_info=release_info,
+        state=ReleaseState.APPROVED,
+        merged_by=by,
+        merged_at=timezone.now(),
+    )
+
+
+def production_contents(production: Bucket | None = None) -> dict[str, bytes]:
+    production = production or buckets.production(role="promoter")
+    return {info.key: production.read_bytes(info.key) for info in production.list()}
+
+
+def manifest_names(data: bytes) -> list[str]:
+    """File names a staged yml names (`url:` and `path:` lines)."""
+    names = []
+    for line in data.decode().splitlines():
+        line = line.strip().removeprefix("- ")
+        if line.startswith(("url: ", "path: ")):
+            names.append(line.split(": ", 1)[1])
+    return names
+
+
+class ManifestPoller(threading.Thread):
+    """A client: over and over, reads every manifest production lists and fetches what it names.
+
+    Records any moment where a manifest names a file that is not there.
+    """
+
+    def __init__(self, production: Bucket) -> None:
+        super().__init__(daemon=True)
+        self.production = production
+        self.stop = threading.Event()
+        self.dangling: list[str] = []
+        self.rounds = 0
+        self.partial_rounds = 0  # rounds that saw some files but not the manifests yet
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            keys = [info.key for info in self.production.list()]
+            manifests = [k for k in keys if k.endswith(".yml")]
+            if keys and not manifests:
+                self.partial_rounds += 1
+            for key in manifests:
+                for name in manifest_names(self.production.read_bytes(key)):
+                    if self.production.head(name) is None:
+                        self.dangling.append(f"{key} names missing {name}")
+            self.rounds += 1
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """The environment of a real process that shares this test's database."""
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:"
+        f"{db['PORT']}/{db['NAME']}",
+        "REVIEW_BACKEND": settings.REVIEW_BACKEND,
+        "DATABASE_CONN_MAX_AGE": "0",
+        "LOG_LEVEL": "INFO",
+    }
+    if settings.STORAGE_BACKEND == "s3":
+        env.update(
+            STORAGE_BACKEND="s3",
+            AWS_S3_ENDPOINT_URL=settings.AWS_S3_ENDPOINT_URL,
+            AWS_S3_REGION_NAME="us-east-1",
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+        )
+    else:
+        env.update(STORAGE_BACKEND="filesystem", DATA_DIR=str(settings.BUCKETS_DIR.parent))
+    env.update(overrides)
+    return env
+
+
+def start_manage(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

@@ -1,0 +1,140 @@
+"""Promotion staging → production with the admin backend's desired state (SPEC §7)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from releases import buckets
+from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
+from releases.services.promotion import PromotionFailed, promotion_run
+from tests.promotion_support import ManifestPoller, approve, production_contents, stage_build
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_approved_build_reaches_production_byte_for_byte(any_buckets):
+    build, files = stage_build("b1", "1.0.0")
+    approve(build, release_info={"latestReleaseBuildId": "b1"})
+
+    result = promotion_run(reason="approved", actor="ada")
+
+    contents = production_contents()
+    for name, data in files.items():
+        assert contents[name] == data
+    assert json.loads(contents["desktop-builds.json"]) == [
+        {"id": "b1", "version": "1.0.0", "createdAt": "2025-02-10T10:00:00Z", "isReleased": True}
+    ]
+    assert json.loads(contents["desktop-releases.json"]) == {"latestReleaseBuildId": "b1"}
+    assert set(contents) == set(files) | {"desktop-builds.json", "desktop-releases.json"}
+    assert result.written == ["desktop-builds.json", "desktop-releases.json"]
+
+
+def test_the_release_and_build_become_live_with_time_and_merger(any_buckets):
+    build, _ = stage_build("b2")
+    release = approve(build, by="grace")
+
+    promotion_run(reason="approved")
+
+    release.refresh_from_db()
+    build.refresh_from_db()
+    assert release.state == ReleaseState.LIVE and release.live_at is not None
+    assert build.status == BuildStatus.LIVE and build.live_at is not None
+    event = AuditEvent.objects.get(kind="release.live", release=release)
+    assert event.actor == "grace"
+    assert AuditEvent.objects.filter(kind="promotion.succeeded").count() == 1
+
+
+def test_a_second_run_finds_production_in_sync_and_copies_nothing(any_buckets):
+    build, _ = stage_build("b3")
+    approve(build)
+    promotion_run(reason="approved")
+    before = production_contents()
+
+    again = promotion_run(reason="again")
+
+    assert again.in_sync and again.copied == [] and again.written == []
+    assert production_contents() == before
+    assert AuditEvent.objects.filter(kind="promotion.succeeded").count() == 1
+
+
+def test_binaries_come_before_manifests_and_control_files_last(fs_buckets):
+    build, files = stage_build("b4", binaries=3)
+    approve(build, release_info={"latestReleaseBuildId": "b4"})
+
+    result = promotion_run(reason="approved")
+
+    order = result.copied + result.written
+    manifests = [i for i, key in enumerate(order) if key.endswith((".yml", ".json"))]
+    binaries = [i for i, key in enumerate(order) if not key.endswith((".yml", ".json"))]
+    assert max(binaries) < min(manifests)
+    assert result.written == ["desktop-builds.json", "desktop-releases.json"]
+
+
+def test_a_build_missing_from_staging_fails_loudly_and_writes_nothing_for_it(any_buckets):
+    present, present_files = stage_build("ok1")
+    approve(present)
+    promotion_run(reason="first")
+    builds_before = production_contents()["desktop-builds.json"]
+    ghost = Build.objects.create(build_id="ghost1", app_id="app1", version="2.0.0")
+    release = approve(ghost, release_info={"latestReleaseBuildId": "ghost1"})
+
+    with pytest.raises(PromotionFailed, match="ghost1"):
+        promotion_run(reason="approved")
+
+    contents = production_contents()
+    assert not [key for key in contents if "ghost1" in key]
+    assert contents["desktop-builds.json"] == builds_before
+    assert "desktop-releases.json" not in contents
+    event = AuditEvent.objects.get(kind="promotion.failed", build=ghost)
+    assert "no files under ghost1/ in staging" in event.message
+    ghost.refresh_from_db()
+    release.refresh_from_db()
+    assert ghost.status == BuildStatus.FAILED and "ghost1" in ghost.failure_reason
+    assert release.state == ReleaseState.APPROVED  # still wanted: a later reconcile retries
+
+
+def test_a_build_with_one_file_missing_from_staging_is_not_promoted(fs_buckets):
+    build, files = stage_build("half1")
+    approve(build)
+    name = next(iter(files))
+    buckets.staging().delete(f"half1/{name}")
+
+    with pytest.raises(PromotionFailed, match="missing from staging"):
+        promotion_run(reason="approved")
+
+    assert production_contents() == {}
+
+
+def test_a_restaged_build_is_promoted_by_the_next_run(fs_buckets):
+    ghost = Build.objects.create(build_id="late1", app_id="app1", version="3.0.0")
+    approve(ghost)
+    with pytest.raises(PromotionFailed):
+        promotion_run(reason="approved")
+    staging = buckets.staging()
+    staging.write_bytes("late1/App-3.0.0-build-late1.AppImage", b"bytes")
+
+    promotion_run(reason="reconcile")
+
+    ghost.refresh_from_db()
+    assert ghost.status == BuildStatus.LIVE
+    assert production_contents()["App-3.0.0-build-late1.AppImage"] == b"bytes"
+    assert ReleaseRequest.objects.get(build=ghost).state == ReleaseState.LIVE
+
+
+def test_a_poller_never_sees_a_manifest_naming_a_missing_file(s3_buckets):
+    for index in range(3):
+        build, _ = stage_build(f"poll{index}", f"1.0.{index}", binaries=6)
+        approve(build)
+    poller = ManifestPoller(buckets.production(role="promoter"))
+    poller.start()
+
+    try:
+        promotion_run(reason="approved")
+    finally:
+        poller.stop.set()
+        poller.join(timeout=30)
+
+    assert poller.dangling == []
+    assert poller.rounds > 3 and poller.partial_rounds > 0  # it really watched the copies
