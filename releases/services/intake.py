@@ -1,0 +1,249 @@
+"""Receiving ToDesktop's release webhook (SPEC §4) and retrying failed staging (SPEC §10).
+
+`release_receive` checks, in this order, and stores nothing until every check passed:
+configuration (503), size (413), signature (401), body (400), app (403). An accepted body is
+kept verbatim as a `WebhookDelivery` keyed by its sha256, with the `Build` (one per build id)
+and a `ReleaseRequest` (one per body), in one transaction; staging is queued after commit.
+
+Idempotency rests on the database, not on a read-then-write: the unique constraint on
+(source, delivery_key) makes the second of two concurrent deliveries of one body fail its insert
+once the first commits, and that delivery then answers with the first one's record.
+
+A new body for a build whose staging is queued or running (status `received` or `staging`) is
+stored as a pending release request but queues no second staging run: two runs would download
+and write the same files at once. The running staging run opens the review of every pending
+release request of its build when it finishes (the build row is locked here, so that run sees
+this request once it moves the build on). A pending request can also be re-queued by the
+admin's "Retry" action once its build failed. A body for a staged (or later) build queues
+staging for the new request; staging skips the files already staged and opens a new review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState, WebhookDelivery
+from releases.services.audit import audit_record
+from releases.signatures import todesktop_signature_valid
+from releases.validation import PayloadError, payload_parse
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-ToDesktop-HMAC-SHA256"
+# A staging run for the build is queued or running: do not start a second one (module doc).
+STAGING_IN_PROGRESS = (BuildStatus.RECEIVED, BuildStatus.STAGING)
+# Header names worth keeping with a delivery, minus anything that could carry a credential.
+# The signature stays: it proves, with the key, that ToDesktop sent this very body.
+_SECRET_HEADER = re.compile(r"cookie|authorization|secret|token|password|api-?key", re.I)
+
+
+class WebhookRejected(Exception):
+    """The request is refused with `status` and a one-line `message`; nothing was stored."""
+
+    def __init__(self, status: int, message: str, errors: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+
+
+@dataclass(frozen=True)
+class Intake:
+    release: ReleaseRequest
+    created: bool  # False: this body was delivered before; `release` is the existing record
+    queued: bool  # a staging task was queued for `release` (after commit)
+
+    @property
+    def admin_url(self) -> str:
+        path = reverse("admin:releases_releaserequest_change", args=[self.release.pk])
+        return settings.PUBLIC_BASE_URL + path
+
+
+def release_receive(
+    *,
+    stream: BinaryIO,
+    content_length: int | None,
+    signature: str | None,
+    headers: Mapping[str, str],
+    client: str = "",
+) -> Intake:
+    """Check, store and queue one delivery of the release webhook; raise WebhookRejected.
+
+    `client` (the peer address) is only used in the log line of a rejection."""
+    if not (settings.WEBHOOK_HMAC_KEY and settings.TODESKTOP_APP_ID):
+        raise _rejected(503, "webhook not configured: set WEBHOOK_HMAC_KEY and TODESKTOP_APP_ID")
+    body = _read_bounded(stream=stream, content_length=content_length, client=client)
+    _check_signature(body=body, signature=signature, client=client)
+    try:
+        payload = payload_parse(body=body)
+    except PayloadError as exc:
+        raise _rejected(400, exc.message, client, exc.errors)
+    if payload["appId"] != settings.TODESKTOP_APP_ID:
+        raise _rejected(403, f"appId {payload['appId']!r} is not this app", client)
+    return _store(body=body, payload=payload, headers=headers)
+
+
+def _read_bounded(*, stream: BinaryIO, content_length: int | None, client: str) -> bytes:
+    """Read at most the limit (+1 byte to notice more): a declared or actual excess is 413."""
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    too_large = f"body larger than {limit} bytes"
+    if content_length is not None and content_length > limit:
+        raise _rejected(413, too_large, client)
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        raise _rejected(413, too_large, client)
+    return body
+
+
+def _check_signature(*, body: bytes, signature: str | None, client: str) -> None:
+    if not signature:
+        raise _rejected(401, f"missing {SIGNATURE_HEADER} header", client)
+    # Non-ASCII text cannot be a hex digest, and hmac.compare_digest refuses it (TypeError).
+    if not signature.isascii() or not todesktop_signature_valid(
+        key=settings.WEBHOOK_HMAC_KEY, body=body, header=signature
+    ):
+        raise _rejected(401, f"invalid {SIGNATURE_HEADER} signature", client)
+
+
+def _rejected(status: int, message: str, client: str = "", errors=None) -> WebhookRejected:
+    # Bad input leaves a log line and nothing else (no rows, no task). Values are repr'd or
+    # cut short in messages, so a hostile body cannot forge log lines.
+    logger.warning(
+        "todesktop webhook rejected: %s %s (from %s)",
+        status,
+        message,
+        client or "-",
+    )
+    return WebhookRejected(status, message, errors)
+
+
+def _store(*, body: bytes, payload: dict, headers: Mapping[str, str]) -> Intake:
+    key = hashlib.sha256(body).hexdigest()
+    existing = _delivered(key)
+    if existing is not None:
+        return Intake(release=existing, created=False, queued=False)
+    try:
+        with transaction.atomic():
+            return _create(key=key, body=body, payload=payload, headers=headers)
+    except IntegrityError:
+        # A concurrent delivery of the same body committed first (unique_delivery).
+        existing = _delivered(key)
+        if existing is None:
+            raise
+        return Intake(release=existing, created=False, queued=False)
+
+
+def _delivered(key: str) -> ReleaseRequest | None:
+    return (
+        ReleaseRequest.objects.select_related("build")
+        .filter(delivery__source=WebhookDelivery.Source.TODESKTOP, delivery__delivery_key=key)
+        .first()
+    )
+
+
+def _create(*, key: str, body: bytes, payload: dict, headers: Mapping[str, str]) -> Intake:
+    delivery = WebhookDelivery.objects.create(
+        source=WebhookDelivery.Source.TODESKTOP,
+        delivery_key=key,
+        event="release",
+        headers=_safe_headers(headers),
+        body=body,
+    )
+    # Locked until commit: staging's status change waits for this request to be visible.
+    build, created = Build.objects.select_for_update().get_or_create(
+        build_id=payload["buildId"], defaults={"app_id": payload["appId"]}
+    )
+    queue = created or build.status not in STAGING_IN_PROGRESS
+    release = ReleaseRequest.objects.create(
+        build=build, delivery=delivery, payload=payload, release_info=payload.get("releaseInfo")
+    )
+    audit_record(
+        kind="webhook.received",
+        message=_received_message(build=build, created=created, queue=queue),
+        release=release,
+        data={
+            "delivery": delivery.pk,
+            "sha256": key,
+            "appVersion": payload.get("appVersion"),
+            "staging_queued": queue,
+        },
+    )
+    if queue:
+        transaction.on_commit(partial(_enqueue_staging, release.pk))
+    return Intake(release=release, created=True, queued=queue)
+
+
+def _received_message(*, build: Build, created: bool, queue: bool) -> str:
+    what = f"release webhook for build {build.build_id} accepted"
+    if created:
+        return f"{what}; staging queued"
+    if queue:
+        return f"{what} (re-release of a known build); staging queued, staged files are reused"
+    return f"{what} (re-release); the build is still staging, its review opens when it finishes"
+
+
+def _safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in headers.items()
+        if not _SECRET_HEADER.search(name) and "\x00" not in value
+    }
+
+
+def _enqueue_staging(release_id: int) -> None:
+    from releases.tasks import stage_build
+
+    try:
+        stage_build.delay(release_id)
+    except Exception as exc:
+        # The delivery is stored and answered; a broker outage must not turn it into a 500
+        # that ToDesktop would retry as a duplicate. Mark it failed, visibly, so that a
+        # release manager retries it from the admin once the broker is back.
+        logger.exception("could not queue staging of release %s", release_id)
+        _mark_unqueued(release_id=release_id, reason=f"could not queue staging: {exc}"[:500])
+
+
+def _mark_unqueued(*, release_id: int, reason: str) -> None:
+    release = ReleaseRequest.objects.select_related("build").get(pk=release_id)
+    with transaction.atomic():
+        Build.objects.filter(pk=release.build_id, status=BuildStatus.RECEIVED).update(
+            status=BuildStatus.FAILED, failure_reason=reason
+        )
+        ReleaseRequest.objects.filter(pk=release_id, state=ReleaseState.PENDING).update(
+            state=ReleaseState.FAILED, failure_reason=reason
+        )
+        audit_record(kind="staging.queue_failed", message=reason, release=release)
+
+
+def release_retry_staging(*, release: ReleaseRequest, actor: str) -> bool:
+    """Queue staging again for `release` when its build failed; False when it did not.
+
+    The claim is a conditional update (failed → received), so two managers clicking at once
+    queue one run."""
+    with transaction.atomic():
+        claimed = Build.objects.filter(pk=release.build_id, status=BuildStatus.FAILED).update(
+            status=BuildStatus.RECEIVED, failure_reason=""
+        )
+        if not claimed:
+            return False
+        ReleaseRequest.objects.filter(pk=release.pk).update(
+            state=ReleaseState.PENDING, failure_reason=""
+        )
+        audit_record(
+            kind="staging.retry",
+            message=f"staging of build {release.build.build_id} queued again",
+            release=release,
+            actor=actor,
+        )
+        transaction.on_commit(partial(_enqueue_staging, release.pk))
+    return True

@@ -1,0 +1,107 @@
+"""Helpers for the release-webhook tests: signed bodies, settings, the real `staging` queue."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from releases.models import AuditEvent, Build, ReleaseRequest, WebhookDelivery
+
+HMAC_KEY = "tests-todesktop-hmac-key"
+FIXTURE = json.loads(
+    (Path(__file__).parent / "data" / "todesktop-release-webhook.json").read_text()
+)
+APP_ID = FIXTURE["appId"]
+BUILD_ID = FIXTURE["buildId"]
+BASE_URL = "https://releases.example.com"
+URL = "/new-release-webhook"
+SIGNATURE = "X-ToDesktop-HMAC-SHA256"
+
+
+def payload(**overrides: Any) -> dict[str, Any]:
+    """The real webhook body of shared/fixtures, with top-level fields replaced."""
+    body = copy.deepcopy(FIXTURE)
+    body.update(overrides)
+    return body
+
+
+def encode(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+def sign(body: bytes, key: str = HMAC_KEY) -> str:
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post(client, body: Any, **headers: str):
+    """POST a body signed with the test key (unless a signature header is given)."""
+    raw = encode(body)
+    headers = {SIGNATURE: sign(raw), **headers}
+    return client.post(URL, data=raw, content_type="application/json", headers=headers)
+
+
+def row_counts() -> dict[str, int]:
+    return {
+        "builds": Build.objects.count(),
+        "releases": ReleaseRequest.objects.count(),
+        "deliveries": WebhookDelivery.objects.count(),
+        "events": AuditEvent.objects.count(),
+    }
+
+
+NO_ROWS = {"builds": 0, "releases": 0, "deliveries": 0, "events": 0}
+
+
+class StagingQueue:
+    """The `staging` queue as Redis holds it (kombu keeps a queue as a list of that name)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def clear(self) -> None:
+        self.client.delete("staging")
+
+    def __len__(self) -> int:
+        return self.client.llen("staging")
+
+    def tasks(self) -> list[tuple[str, list]]:
+        """(task name, args) of each queued message, oldest first."""
+        found = []
+        for raw in reversed(self.client.lrange("staging", 0, -1)):
+            message = json.loads(raw)
+            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            found.append((message["headers"]["task"], args))
+        return found
+
+
+@pytest.fixture
+def webhook_settings(settings):
+    settings.WEBHOOK_HMAC_KEY = HMAC_KEY
+    settings.TODESKTOP_APP_ID = APP_ID
+    settings.PUBLIC_BASE_URL = BASE_URL
+    settings.WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+    return settings
+
+
+@pytest.fixture
+def staging_queue():
+    """Celery not eager: tasks go to the real broker (Redis), where the test counts them."""
+    from selfhosted.celery import app
+
+    if not app.conf.broker_url.startswith("redis://"):
+        pytest.fail("these tests need CELERY_BROKER_URL=redis://… to observe the queue")
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    queue = StagingQueue(redis.Redis.from_url(app.conf.broker_url))
+    queue.clear()
+    yield queue
+    queue.clear()
+    app.conf.task_always_eager = eager
