@@ -102,6 +102,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
     "releases",
     "cdn",
     "downloads",
@@ -250,6 +252,13 @@ WEBHOOK_MAX_BODY_BYTES = _read("WEBHOOK_MAX_BODY_BYTES", env.int, 1024 * 1024)
 STAGING_CONCURRENCY = _read("STAGING_CONCURRENCY", env.int, 4)
 HTTP_TIMEOUT_SECONDS = _read("HTTP_TIMEOUT_SECONDS", env.float, 30.0)
 HTTP_MAX_RETRIES = _read("HTTP_MAX_RETRIES", env.int, 5)
+# First wait between retries towards ToDesktop; doubles per retry (with jitter), capped at 30 s.
+HTTP_RETRY_BACKOFF_SECONDS = _read("HTTP_RETRY_BACKOFF_SECONDS", env.float, 1.0)
+# A staging worker renews its claim on a build every quarter of this; a build whose claim is
+# older than this is taken over by a redelivered task (its worker died).
+STAGING_LEASE_SECONDS = _read("STAGING_LEASE_SECONDS", env.int, 120)
+if STAGING_CONCURRENCY < 1 or STAGING_LEASE_SECONDS < 1:
+    _fail("STAGING_CONCURRENCY and STAGING_LEASE_SECONDS: must be 1 or more")
 # Django refuses request bodies above this before our view runs; keep it above the webhook limit
 # so the webhook answers its own 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES * 2, 2_621_440)
@@ -276,6 +285,13 @@ if REVIEW_BACKEND == "github" and not _github_configured:
 REQUIRED_APPROVALS = _read("REQUIRED_APPROVALS", env.int, 1)
 if REQUIRED_APPROVALS < 1:
     _fail("REQUIRED_APPROVALS: must be 1 or more")
+# GitHub API calls (releases.github): retries of 5xx and rate limits, the longest wait for a
+# rate limit to lift, and the spacing of writes GitHub's best practices ask for.
+GITHUB_MAX_RETRIES = _read("GITHUB_MAX_RETRIES", env.int, 5)
+GITHUB_MAX_RATE_LIMIT_WAIT_SECONDS = _read("GITHUB_MAX_RATE_LIMIT_WAIT_SECONDS", env.float, 300.0)
+GITHUB_SECONDS_BETWEEN_WRITES = _read("GITHUB_SECONDS_BETWEEN_WRITES", env.float, 1.0)
+if GITHUB_MAX_RETRIES < 0 or GITHUB_SECONDS_BETWEEN_WRITES < 0:
+    _fail("GITHUB_MAX_RETRIES and GITHUB_SECONDS_BETWEEN_WRITES: must be 0 or more")
 
 # --- Feed and downloads (SPEC §8, §9) ----------------------------------------------------------
 
@@ -309,6 +325,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Desktop releases API",
+    "DESCRIPTION": "Builds, their files, release requests and the audit trail (read-only), "
+    "plus release-manager actions.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

@@ -18,6 +18,7 @@ admin.site.index_title = "Audit trail"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include(("releases.api", "api"))),
     path("", include("releases.urls")),
     path("update/", include("cdn.urls")),
     path("download/", include("downloads.urls")),
