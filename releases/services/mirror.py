@@ -1,0 +1,299 @@
+"""Mirroring GitHub into the audit trail and the release state (SPEC §6, mirroring).
+
+One verified delivery → one stored `WebhookDelivery` (unique by `X-GitHub-Delivery`, so a
+redelivery does nothing) → one audit event with GitHub's actor, time and link, and a move of
+the release request's state. The state is informational: what promotion copies is always read
+from the default branch through the API, never from a webhook body.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.dateparse import parse_datetime
+
+from releases.models import (
+    Build,
+    BuildStatus,
+    ReleaseRequest,
+    ReleaseState,
+    WebhookDelivery,
+)
+from releases.services.audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+CONTROL_FILES = ("desktop-builds.json", "desktop-releases.json")
+KEPT_HEADERS = (
+    "X-GitHub-Event",
+    "X-GitHub-Delivery",
+    "X-GitHub-Hook-ID",
+    "X-Hub-Signature-256",
+    "User-Agent",
+)
+# States a late or replayed review event must not move a release out of.
+SETTLED = (ReleaseState.MERGED, ReleaseState.LIVE, ReleaseState.FAILED)
+REVIEW_STATES = {
+    "approved": (ReleaseState.APPROVED, BuildStatus.APPROVED),
+    "changes_requested": (ReleaseState.CHANGES_REQUESTED, BuildStatus.IN_REVIEW),
+}
+
+
+@dataclass
+class Outcome:
+    """What the receiver answers; `handled` is False for events we log and ignore."""
+
+    handled: bool
+    detail: str
+    duplicate: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"handled": self.handled, "detail": self.detail, "duplicate": self.duplicate}
+
+
+def github_delivery_receive(
+    *, event: str, delivery_id: str, body: bytes, payload: dict, headers: dict[str, str]
+) -> Outcome:
+    """Store the delivery once and apply it; a delivery id seen before changes nothing."""
+    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    try:
+        with transaction.atomic():
+            WebhookDelivery.objects.create(
+                source=WebhookDelivery.Source.GITHUB,
+                delivery_key=delivery_id,
+                event=event,
+                headers=kept,
+                body=body,
+            )
+            return _dispatch(event, payload, delivery_id)
+    except IntegrityError:
+        logger.info("github delivery %s already received; ignored", delivery_id)
+        return Outcome(handled=False, detail="delivery already received", duplicate=True)
+
+
+def _dispatch(event: str, payload: dict, delivery_id: str) -> Outcome:
+    if event == "ping":
+        return Outcome(handled=True, detail="pong")
+    if not _our_repository(payload):
+        name = (payload.get("repository") or {}).get("full_name")
+        logger.info("github %s from another repository (%s) ignored", event, name)
+        return Outcome(handled=False, detail="not the configured repository")
+    handler = {
+        "pull_request": _pull_request,
+        "pull_request_review": _review,
+        "push": _push,
+    }.get(event)
+    if handler is None:
+        logger.info("github event %s ignored", event)
+        return Outcome(handled=False, detail=f"event {event} is not mirrored")
+    return handler(payload, delivery_id)
+
+
+def _our_repository(payload: dict) -> bool:
+    if not (settings.GITHUB_OWNER and settings.GITHUB_REPO):
+        return True  # nothing configured to compare with (admin backend)
+    name = str((payload.get("repository") or {}).get("full_name", ""))
+    return name.lower() == f"{settings.GITHUB_OWNER}/{settings.GITHUB_REPO}".lower()
+
+
+def _login(user: Any) -> str:
+    return str(user.get("login", "")) if isinstance(user, dict) else ""
+
+
+def _release_for(pr: dict) -> ReleaseRequest | None:
+    """The release request this system opened for `pr`: by number, else by head branch."""
+    number = pr.get("number")
+    release = ReleaseRequest.objects.filter(pr_number=number).select_related("build").first()
+    branch = (pr.get("head") or {}).get("ref")
+    if release is None and branch:
+        release = (
+            ReleaseRequest.objects.filter(branch=branch, pr_number__isnull=True)
+            .select_related("build")
+            .first()
+        )
+        if release is not None:  # the PR was opened but its number never recorded
+            ReleaseRequest.objects.filter(pk=release.pk).update(
+                pr_number=number, pr_url=pr.get("html_url", "")
+            )
+    return release
+
+
+def _move(release: ReleaseRequest, state: str, build_status: str | None = None, **fields) -> None:
+    ReleaseRequest.objects.filter(pk=release.pk).update(state=state, **fields)
+    if build_status:
+        Build.objects.filter(pk=release.build_id).exclude(status=BuildStatus.LIVE).update(
+            status=build_status
+        )
+
+
+def _record(kind: str, message: str, *, release, actor, url, when, delivery_id, **data) -> None:
+    audit_record(
+        kind=kind,
+        message=message,
+        release=release,
+        actor=actor,
+        url=url or "",
+        data={"delivery": delivery_id, "github_time": when, **data},
+    )
+
+
+def _pull_request(payload: dict, delivery_id: str) -> Outcome:
+    pr = payload.get("pull_request") or {}
+    action = payload.get("action", "")
+    release = _release_for(pr)
+    if release is None:
+        logger.info("github PR #%s (%s) was not opened by us; ignored", pr.get("number"), action)
+        return Outcome(handled=False, detail="not a release pull request")
+    actor, url = _login(payload.get("sender")), pr.get("html_url", "")
+    when = pr.get("updated_at")
+    number = pr.get("number")
+    if action in ("opened", "reopened"):
+        if release.state not in SETTLED:
+            _move(release, ReleaseState.IN_REVIEW, BuildStatus.IN_REVIEW)
+        message = f"pull request #{number} {action}"
+    elif action in ("edited", "synchronize"):
+        message = f"pull request #{number} " + ("edited" if action == "edited" else "updated")
+    elif action == "closed" and pr.get("merged"):
+        return _merged(release, pr, delivery_id)
+    elif action == "closed":
+        if release.state not in SETTLED:
+            _move(release, ReleaseState.CLOSED)
+            _close_build_if_abandoned(release)
+        message, when = f"pull request #{number} closed without merging", pr.get("closed_at")
+    else:
+        logger.info("github pull_request action %s on #%s ignored", action, number)
+        return Outcome(handled=False, detail=f"action {action} is not mirrored")
+    _record(
+        f"github.pr_{action}",
+        message,
+        release=release,
+        actor=actor,
+        url=url,
+        when=when,
+        delivery_id=delivery_id,
+        pr=number,
+    )
+    return Outcome(handled=True, detail=message)
+
+
+def _close_build_if_abandoned(release: ReleaseRequest) -> None:
+    others = ReleaseRequest.objects.filter(build_id=release.build_id).exclude(pk=release.pk)
+    if not others.exclude(state__in=(ReleaseState.CLOSED, ReleaseState.REJECTED)).exists():
+        Build.objects.filter(pk=release.build_id).exclude(status=BuildStatus.LIVE).update(
+            status=BuildStatus.CLOSED
+        )
+
+
+def _merged(release: ReleaseRequest, pr: dict, delivery_id: str) -> Outcome:
+    merger = _login(pr.get("merged_by"))
+    merged_at = parse_datetime(pr.get("merged_at") or "")
+    number = pr.get("number")
+    if release.state != ReleaseState.LIVE:
+        _move(
+            release,
+            ReleaseState.MERGED,
+            BuildStatus.APPROVED,
+            merged_by=merger,
+            merged_at=merged_at,
+        )
+    message = f"pull request #{number} merged by {merger or 'someone'}"
+    _record(
+        "github.pr_merged",
+        message,
+        release=release,
+        actor=merger,
+        url=pr.get("html_url"),
+        when=pr.get("merged_at"),
+        delivery_id=delivery_id,
+        pr=number,
+    )
+    _queue_promotion(reason=f"pull request #{number} merged", actor=merger)
+    return Outcome(handled=True, detail=message)
+
+
+def _review(payload: dict, delivery_id: str) -> Outcome:
+    pr = payload.get("pull_request") or {}
+    review = payload.get("review") or {}
+    action = payload.get("action", "")
+    release = _release_for(pr)
+    if release is None:
+        logger.info("github review on PR #%s was not for us; ignored", pr.get("number"))
+        return Outcome(handled=False, detail="not a release pull request")
+    state = str(review.get("state", "")).lower()
+    reviewer = _login(review.get("user")) or _login(payload.get("sender"))
+    if action == "submitted" and state in REVIEW_STATES:
+        if release.state not in SETTLED:
+            _move(release, *REVIEW_STATES[state])
+        message = f"{reviewer} " + ("approved" if state == "approved" else "requested changes")
+    elif action == "submitted" and state == "commented":
+        message = f"{reviewer} commented"
+    elif action == "dismissed":
+        if release.state not in SETTLED:
+            _move(release, ReleaseState.IN_REVIEW, BuildStatus.IN_REVIEW)
+        message = f"review by {reviewer} dismissed by {_login(payload.get('sender'))}"
+    else:
+        logger.info("github review action %s (%s) ignored", action, state)
+        return Outcome(handled=False, detail=f"review action {action} is not mirrored")
+    kind = f"github.review_{action if action == 'dismissed' else state}"
+    _record(
+        kind,
+        message,
+        release=release,
+        actor=reviewer,
+        url=review.get("html_url"),
+        when=review.get("submitted_at"),
+        delivery_id=delivery_id,
+        pr=pr.get("number"),
+        review_state=state,
+        body=review.get("body") or "",
+    )
+    return Outcome(handled=True, detail=message)
+
+
+def _changed_paths(payload: dict) -> set[str]:
+    paths: set[str] = set()
+    for commit in payload.get("commits") or []:
+        for field in ("added", "modified", "removed"):
+            paths.update(commit.get(field) or [])
+    return paths
+
+
+def _push(payload: dict, delivery_id: str) -> Outcome:
+    repository = payload.get("repository") or {}
+    default = repository.get("default_branch") or repository.get("master_branch") or "main"
+    if payload.get("ref") != f"refs/heads/{default}":
+        logger.info("github push to %s ignored (not the default branch)", payload.get("ref"))
+        return Outcome(handled=False, detail="not the default branch")
+    changed = _changed_paths(payload)
+    # GitHub lists at most 20 commits per push; with none listed, promote to be safe.
+    relevant = sorted(changed & set(CONTROL_FILES)) if payload.get("commits") else []
+    if payload.get("commits") and not relevant:
+        logger.info("github push to %s without release files ignored", default)
+        return Outcome(handled=False, detail="no release file changed")
+    actor = _login(payload.get("sender")) or (payload.get("pusher") or {}).get("name", "")
+    head = payload.get("head_commit") or {}
+    message = f"push to {default} changed {', '.join(relevant) or 'the branch'}"
+    _record(
+        "github.push",
+        message,
+        release=None,
+        actor=actor,
+        url=payload.get("compare"),
+        when=head.get("timestamp"),
+        delivery_id=delivery_id,
+        after=payload.get("after"),
+        files=relevant,
+    )
+    _queue_promotion(reason=message, actor=actor)
+    return Outcome(handled=True, detail=message)
+
+
+def _queue_promotion(*, reason: str, actor: str) -> None:
+    from releases import tasks
+
+    # After commit: the worker must see the merged state; a rolled-back delivery queues nothing.
+    transaction.on_commit(lambda: tasks.promote.delay(reason, actor))
