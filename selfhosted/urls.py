@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from selfhosted.health import healthz
+from selfhosted.metrics import metrics
 
 admin.site.site_header = "Desktop releases"
 admin.site.site_title = "Desktop releases"
@@ -17,6 +18,7 @@ admin.site.index_title = "Audit trail"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include(("releases.api", "api"))),
     path("", include("releases.urls")),

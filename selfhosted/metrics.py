@@ -1,0 +1,63 @@
+"""`/metrics`: Prometheus gauges computed at scrape time from the database and the broker.
+
+Open when `METRICS_TOKEN` is unset (keep it on an internal network then); otherwise it needs
+`Authorization: Bearer <METRICS_TOKEN>`.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpResponse
+from django.views.decorators.http import require_safe
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
+
+
+def _queue_lengths() -> dict[str, int]:
+    """Messages waiting per queue (Redis brokers only; other brokers report nothing)."""
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return {}
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
+    try:
+        return {name: int(client.llen(name)) for name in ("staging", "promotion", "default")}
+    except redis.RedisError:
+        return {}
+    finally:
+        client.close()
+
+
+def _registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    builds = Gauge("releases_builds", "Builds by status", ["status"], registry=registry)
+    counts = dict(Build.objects.values_list("status").annotate(n=Count("id")))
+    for status in BuildStatus.values:
+        builds.labels(status).set(counts.get(status, 0))
+    requests = Gauge("releases_requests", "Release requests by state", ["state"], registry=registry)
+    counts = dict(ReleaseRequest.objects.values_list("state").annotate(n=Count("id")))
+    for state in ReleaseState.values:
+        requests.labels(state).set(counts.get(state, 0))
+    last = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    Gauge("releases_audit_events", "Audit events recorded", registry=registry).set(last or 0)
+    queued = Gauge("releases_queue_length", "Tasks waiting per queue", ["queue"], registry=registry)
+    for name, length in _queue_lengths().items():
+        queued.labels(name).set(length)
+    return registry
+
+
+@require_safe
+def metrics(request):
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return HttpResponse(
+                "metrics need a bearer token\n", status=401, content_type="text/plain"
+            )
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
