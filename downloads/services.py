@@ -1,0 +1,136 @@
+"""Resolve a download link to an object in production (SPEC §9).
+
+`download_resolve` reads the td manifest through the feed's resolution rules (without IP
+rules) and the feed's cached metadata, lets `downloads.choose` pick the artifact, and finds
+the object it names. Parsed manifests are cached per key and ETag, so a hot link costs two
+HEADs (the manifest's and the artifact's) and no JSON parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from cdn.metadata import metadata_get
+from cdn.resolve import resolve_key
+from downloads.choose import (
+    Choice,
+    ChoiceError,
+    Plan,
+    Route,
+    artifact_choose,
+    not_found_message,
+    plan_make,
+)
+from releases import buckets
+from releases.buckets import Bucket, InvalidKey, ObjectInfo
+
+logger = logging.getLogger(__name__)
+
+BUILD_MANIFEST = re.compile(r"-build-([A-Za-z0-9.-]+)\.json\Z")
+# Enough for every platform of many builds; a full cache is emptied, not grown.
+MANIFEST_CACHE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class Resolved:
+    plan: Plan
+    choice: Choice
+    manifest_key: str
+    key: str  # the artifact's object key in production
+    info: ObjectInfo
+
+    @property
+    def file_name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def build_id(self) -> str | None:
+        """The build the manifest belongs to, when its name says so (for pinned links)."""
+        match = BUILD_MANIFEST.search(self.manifest_key)
+        return match.group(1) if match else None
+
+
+def download_resolve(*, route: Route, user_agent: str | None) -> Resolved:
+    """The production object a link serves; ChoiceError (400/404) with the original's message."""
+    plan = plan_make(route, user_agent)
+    bucket = buckets.production()
+    manifest_key = resolve_key(path=plan.manifest_name, metadata=metadata_get(), client_ip=None)
+    manifest = manifest_read(bucket=bucket, key=manifest_key)
+    if manifest is None:
+        raise ChoiceError(404, not_found_message(plan, manifest_key))
+    choice = artifact_choose(plan, manifest)
+    found = object_find(bucket=bucket, entry=choice.entry)
+    if found is None:
+        raise ChoiceError(404, "Not Found")  # the original's answer for a missing object
+    key, info = found
+    return Resolved(plan, choice, manifest_key, key, info)
+
+
+_manifests: weakref.WeakKeyDictionary[Bucket, dict[str, tuple[str, dict]]] = (
+    weakref.WeakKeyDictionary()
+)
+_manifests_lock = threading.Lock()
+
+
+def manifest_read(*, bucket: Bucket, key: str) -> dict[str, Any] | None:
+    """The parsed manifest at `key`, from memory while its ETag is unchanged; None if absent."""
+    try:
+        info = bucket.head(key)
+    except InvalidKey:
+        return None
+    if info is None:
+        return None
+    with _manifests_lock:
+        cached = _manifests.setdefault(bucket, {}).get(key)
+    if cached is not None and cached[0] == info.etag:
+        return cached[1]
+    try:
+        manifest = json.loads(bucket.read_bytes(key))
+    except (buckets.ObjectNotFound, ValueError):
+        # Deleted between HEAD and GET, or not JSON: both read as "no manifest here".
+        logger.warning("download manifest %s is missing or not JSON", key)
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    with _manifests_lock:
+        entries = _manifests.setdefault(bucket, {})
+        if len(entries) >= MANIFEST_CACHE_SIZE:
+            entries.clear()
+        entries[key] = (info.etag, manifest)
+    return manifest
+
+
+def object_candidates(entry: dict[str, Any]) -> list[str]:
+    """Keys that may hold an entry's file, best first (SPEC §9).
+
+    The original reads `path` as the key; staging and promotion put every file at the
+    URL-decoded last segment of its URL, so that comes next.
+    """
+    candidates: list[str] = []
+    for field in ("path", "url"):
+        value = entry.get(field)
+        if not isinstance(value, str) or not value:
+            continue
+        if field == "path":
+            candidates.append(value)
+        last = unquote(urlsplit(value).path.rsplit("/", 1)[-1])
+        candidates.append(last)
+    return list(dict.fromkeys(c for c in candidates if c))
+
+
+def object_find(*, bucket: Bucket, entry: dict[str, Any]) -> tuple[str, ObjectInfo] | None:
+    for key in object_candidates(entry):
+        try:
+            info = bucket.head(key)
+        except InvalidKey:
+            continue
+        if info is not None:
+            return key, info
+    return None
