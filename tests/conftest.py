@@ -63,3 +63,33 @@ def staging(any_buckets):
 @pytest.fixture
 def production(any_buckets):
     return buckets.production(role="promoter")
+
+
+@pytest.fixture(scope="session")
+def github_server():
+    """The fake GitHub (tests/fakes/github_server.py), one per test session."""
+    from tests.fakes.github_server import start_github_server
+
+    server = start_github_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_github(github_server, settings):
+    """A fresh repository on the fake GitHub, with REVIEW_BACKEND=github pointed at it (token
+    auth). Returns the fake's test API: `.files(branch)`, `.pulls()`, `.merge(n)`, `.fail(502)`…"""
+    gh = github_server.gh
+    gh.reset()
+    settings.REVIEW_BACKEND = "github"
+    settings.GITHUB_API_URL = github_server.url
+    settings.GITHUB_OWNER = gh.owner
+    settings.GITHUB_REPO = gh.repo
+    settings.GITHUB_TOKEN = "ghp_testtoken"
+    settings.GITHUB_APP_ID = ""
+    settings.GITHUB_APP_PRIVATE_KEY = ""
+    settings.GITHUB_APP_INSTALLATION_ID = 0
+    settings.GITHUB_MAX_RETRIES = 3
+    settings.GITHUB_SECONDS_BETWEEN_WRITES = 0
+    settings.PUBLIC_BASE_URL = "https://releases.example.com"
+    return gh
