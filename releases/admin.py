@@ -118,9 +118,15 @@ class BuildAdmin(ReadOnlyAdmin):
             },
         ),
         ("Times", {"fields": ["created_at", "staged_at", "live_at", "updated_at"]}),
+        ("Webhook payload (latest release request)", {"fields": ["payload"]}),
         ("Timeline", {"fields": ["timeline"]}),
     ]
-    readonly_fields = ["platform_list", "timeline"]
+    readonly_fields = ["platform_list", "timeline", "payload"]
+
+    @admin.display(description="payload")
+    def payload(self, obj):
+        release = obj.release_requests.order_by("-created_at").first()
+        return _pretty(release.payload) if release else "-"
 
     @admin.display(description="platforms")
     def platform_list(self, obj):

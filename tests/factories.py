@@ -23,6 +23,5 @@ def make_build(**overrides) -> Build:
 
 def make_release(build: Build | None = None, **overrides) -> ReleaseRequest:
     build = build or make_build()
-    return ReleaseRequest.objects.create(
-        build=build, payload={"buildId": build.build_id}, **overrides
-    )
+    fields = {"payload": {"buildId": build.build_id}, **overrides}
+    return ReleaseRequest.objects.create(build=build, **fields)

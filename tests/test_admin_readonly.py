@@ -50,10 +50,14 @@ def test_every_changelist_renders(admin_client, event, model):
     assert admin_client.get(reverse(f"admin:releases_{model}_changelist")).status_code == 200
 
 
-def test_the_build_page_shows_its_timeline(admin_client, event):
+def test_the_build_page_shows_its_timeline_and_payload(admin_client, event):
+    from tests.factories import make_release
+
+    make_release(event.build, payload={"buildId": event.build.build_id, "appVersion": "9.8.7"})
     page = admin_client.get(reverse("admin:releases_build_change", args=[event.build.pk]))
     assert page.status_code == 200
     assert b"webhook.received" in page.content
+    assert b"&quot;appVersion&quot;: &quot;9.8.7&quot;" in page.content
 
 
 def test_the_migration_creates_the_reviewer_and_release_manager_groups():
