@@ -141,3 +141,80 @@ def start_manage(*args: str, env: dict[str, str]) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+# --- GitHub: the fake server and signed deliveries ---------------------------------------------
+
+WEBHOOK_SECRET = "gh-webhook-secret"
+
+
+def use_fake_github(settings, server) -> None:
+    """Point the GitHub backend at the fake (`tests.fakes.github_server`)."""
+    settings.REVIEW_BACKEND = "github"
+    settings.GITHUB_API_URL = server.url
+    settings.GITHUB_OWNER = "acme"
+    settings.GITHUB_REPO = "desktop-releases"
+    settings.GITHUB_TOKEN = "ghp_testtoken"
+    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.GITHUB_SECONDS_BETWEEN_WRITES = 0
+    settings.GITHUB_MAX_RETRIES = 2
+
+
+def github_signature(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
+    import hashlib
+    import hmac
+
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def deliver_github(client, event: str, payload: dict, *, delivery: str | None = None):
+    """POST a signed GitHub delivery to /github-webhook through the Django test client."""
+    import uuid
+
+    body = json.dumps(payload).encode()
+    return client.post(
+        "/github-webhook",
+        body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT=event,
+        HTTP_X_GITHUB_DELIVERY=delivery or str(uuid.uuid4()),
+        HTTP_X_HUB_SIGNATURE_256=github_signature(body),
+        HTTP_USER_AGENT="GitHub-Hookshot/abc123",
+    )
+
+
+def merged_event(gh, number: int) -> dict:
+    """The `pull_request` closed+merged delivery GitHub sends, built from the fake's state."""
+    pull = gh.pull(number)
+    return {
+        "action": "closed",
+        "number": number,
+        "pull_request": pull,
+        "repository": gh._repo_json(),
+        "sender": pull["merged_by"] or pull["user"],
+    }
+
+
+def push_event(gh, *, files: list[str], before: str = "0" * 40) -> dict:
+    """The `push` delivery for the default branch's newest commit."""
+    after = gh.branches[gh.default_branch]
+    commit = {
+        "id": after,
+        "message": "edit",
+        "timestamp": "2025-02-10T13:00:00+00:00",
+        "added": [],
+        "removed": [],
+        "modified": files,
+        "author": {"name": "Grace", "email": "g@example.com", "username": "grace"},
+    }
+    return {
+        "ref": f"refs/heads/{gh.default_branch}",
+        "before": before,
+        "after": after,
+        "repository": {**gh._repo_json(), "master_branch": gh.default_branch},
+        "pusher": {"name": "grace", "email": "g@example.com"},
+        "sender": gh._user_json("grace"),
+        "compare": f"{gh.repo_html}/compare/{before[:12]}...{after[:12]}",
+        "commits": [commit],
+        "head_commit": commit,
+    }

@@ -77,13 +77,19 @@ def _from_github() -> DesiredState:
     from releases import github
 
     try:
-        files = github.default_branch_files_read(paths=[BUILDS_FILE, RELEASES_FILE])
+        branch = github.repo_get().default_branch
+        # Both files from one commit: a push between the two reads cannot mix two states.
+        sha = github.branch_head(branch)
+        if sha is None:
+            raise DesiredStateError(f"the default branch {branch} does not exist")
+        builds = github.file_read(BUILDS_FILE, ref=sha)
+        releases = github.file_read(RELEASES_FILE, ref=sha)
     except github.GitHubError as exc:
         raise DesiredStateError(f"cannot read the default branch: {exc}") from exc
     return DesiredState(
-        builds_json=files.get(BUILDS_FILE) or b"[]\n",
-        releases_json=files.get(RELEASES_FILE),
-        source="github default branch",
+        builds_json=builds.text.encode() if builds else b"[]\n",
+        releases_json=releases.text.encode() if releases else None,
+        source=f"default branch {branch} at {sha[:12]}",
     )
 
 

@@ -137,7 +137,7 @@ def _mark_live(build_ids: list[str], *, plan: Plan) -> list[str]:
     else:
         new = plan.new_build_ids
         accepted |= Q(state__in=OPEN_STATES, build__build_id__in=new, kind="release")
-    releases = releases.filter(accepted)
+    releases = [r for r in releases.filter(accepted) if _merged(r, plan=plan)]
     for release in releases:
         ReleaseRequest.objects.filter(pk=release.pk).update(
             state=ReleaseState.LIVE, live_at=now, failure_reason=""
@@ -155,6 +155,25 @@ def _mark_live(build_ids: list[str], *, plan: Plan) -> list[str]:
         status=BuildStatus.LIVE, live_at=now, failure_reason=""
     )
     return live
+
+
+def _merged(release: ReleaseRequest, *, plan: Plan) -> bool:
+    """Whether an open release of a just-promoted build was merged (its webhook was missed).
+
+    Several release requests can exist for one build (re-releases); GitHub says which PR was
+    merged. Unreachable GitHub: the build is on the default branch, so count it as merged.
+    """
+    if release.state not in OPEN_STATES or release.state == ReleaseState.MERGED:
+        return True
+    if settings.REVIEW_BACKEND != "github" or not release.pr_number:
+        return True
+    from releases import github
+
+    try:
+        return github.pull_get(release.pr_number).merged
+    except github.GitHubError as exc:
+        logger.warning("cannot ask GitHub about PR #%s: %s", release.pr_number, exc)
+        return True
 
 
 def _invalidate_feed_metadata() -> None:
