@@ -1,8 +1,152 @@
-"""Staging a build: ToDesktop → staging bucket, verified (SPEC §5)."""
+"""Staging a build: ToDesktop → staging bucket, verified (SPEC §5).
+
+`build_stage` claims the build with a conditional update (a lease that a live worker keeps
+fresh, so a redelivered task takes over only from a dead worker), reads the manifests, streams
+every file into `<buildId>/<fileName>` with a bounded pool, hashes while streaming, verifies
+every hash and size the manifests give, and only then marks the build `staged` and opens the
+review. Files already staged with matching size and hashes are skipped, so a redelivered or
+retried task resumes where the last one stopped.
+"""
 
 from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from releases import buckets, todesktop
+from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
+from releases.services import manifests
+from releases.services.audit import audit_record
+from releases.services.review import review_open
+from releases.services.staging_files import StagingFailed, files_stage, files_verify
+
+logger = logging.getLogger(__name__)
+
+# The build's files are staged: a new release request for it reuses them.
+STAGED_STATUSES = (
+    BuildStatus.STAGED,
+    BuildStatus.IN_REVIEW,
+    BuildStatus.APPROVED,
+    BuildStatus.LIVE,
+)
+FINAL_STATUSES = (BuildStatus.FAILED, BuildStatus.REJECTED, BuildStatus.CLOSED)
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (todesktop.OriginUnavailable, buckets.BucketError, OSError, BotoCoreError, ClientError)
 
 
 def build_stage(*, release_id: int) -> None:
     """Stage every file of the release's build, verify it, then open the review."""
-    raise NotImplementedError
+    from releases.tasks import TransientError
+
+    release = ReleaseRequest.objects.select_related("build").filter(pk=release_id).first()
+    if release is None:
+        return
+    build = release.build
+    if build.status in STAGED_STATUSES:
+        staging_reuse(release=release)
+        return
+    if build.status in FINAL_STATUSES:
+        _release_fail(release, f"build {build.build_id} is {build.status}: {build.failure_reason}")
+        return
+    if not build_claim(build=build):
+        # Another worker holds a fresh lease; come back once it has finished (or died).
+        raise TransientError(f"build {build.build_id} is being staged by another worker")
+    try:
+        _stage(build, release)
+    except StagingFailed as exc:
+        staging_fail(build=build, release=release, reason=str(exc))
+    except _transient_errors() as exc:
+        # Give the claim back so the retry (here or on another worker) can start at once.
+        Build.objects.filter(pk=build.pk, status=BuildStatus.STAGING).update(
+            status=BuildStatus.RECEIVED, updated_at=timezone.now()
+        )
+        audit_record(kind="staging.retrying", message=f"will retry: {exc}", release=release)
+        raise TransientError(str(exc)) from exc
+
+
+def build_claim(*, build: Build) -> bool:
+    """received → staging, or take over a `staging` build whose lease went stale."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.STAGING_LEASE_SECONDS)
+    claimable = Q(status=BuildStatus.RECEIVED) | Q(status=BuildStatus.STAGING, updated_at__lt=stale)
+    claimed = Build.objects.filter(claimable, pk=build.pk).update(
+        status=BuildStatus.STAGING, updated_at=now
+    )
+    return claimed == 1
+
+
+def _stage(build: Build, release: ReleaseRequest) -> None:
+    audit_record(
+        kind="staging.started",
+        message=f"staging {build.build_id} from {settings.TODESKTOP_DOWNLOAD_BASE_URL}",
+        release=release,
+    )
+    try:
+        plan = manifests.build_plan(app_id=build.app_id, build_id=build.build_id)
+    except manifests.ManifestError as exc:
+        raise StagingFailed(str(exc))
+    except todesktop.OriginError as exc:
+        if isinstance(exc, todesktop.OriginUnavailable):
+            raise
+        raise StagingFailed(f"manifests: {exc}")
+    _plan_record(build, release, plan)
+    files_stage(build=build, plan=plan)
+    summary = files_verify(build=build, plan=plan)
+    now = timezone.now()
+    Build.objects.filter(pk=build.pk).update(
+        status=BuildStatus.STAGED, staged_at=now, updated_at=now, failure_reason=""
+    )
+    audit_record(kind="staging.verified", message=summary, release=release)
+    release.refresh_from_db()
+    review_open(release=release)
+
+
+def _plan_record(build: Build, release: ReleaseRequest, plan: manifests.BuildPlan) -> None:
+    fields = {"platforms": plan.platforms, "updated_at": timezone.now()}
+    if plan.version and not build.version:
+        fields["version"] = plan.version
+    Build.objects.filter(pk=build.pk).update(**fields)
+    audit_record(
+        kind="staging.manifests",
+        message=(
+            f"manifests for {', '.join(plan.platforms)}: {len(plan.files)} artifacts"
+            + "".join(f"; {note}" for note in plan.notes)
+        ),
+        release=release,
+        data={"platforms": plan.platforms, "notes": plan.notes, "files": sorted(plan.files)},
+    )
+
+
+def staging_reuse(*, release: ReleaseRequest) -> None:
+    """A re-release (or a redelivered task after staging finished): no download, open review."""
+    if release.state == ReleaseState.PENDING:
+        audit_record(
+            kind="staging.reused",
+            message=f"build {release.build.build_id} is already staged; reusing its files",
+            release=release,
+        )
+    review_open(release=release)
+
+
+def staging_fail(*, build: Build, release: ReleaseRequest, reason: str) -> None:
+    """The build failed for good (bad manifest, unsafe name, mismatch): no review is opened."""
+    Build.objects.filter(pk=build.pk).update(
+        status=BuildStatus.FAILED, failure_reason=reason, updated_at=timezone.now()
+    )
+    _release_fail(release, reason)
+    audit_record(kind="staging.failed", message=reason, release=release)
+    logger.warning("staging of %s failed: %s", build.build_id, reason)
+
+
+def _release_fail(release: ReleaseRequest, reason: str) -> None:
+    ReleaseRequest.objects.filter(pk=release.pk).update(
+        state=ReleaseState.FAILED, failure_reason=reason, updated_at=timezone.now()
+    )

@@ -1,0 +1,186 @@
+"""Reading a build's manifests: what to stage and which hashes it must have (SPEC §5.1–5.3, §5.6).
+
+ToDesktop publishes, per platform, a td JSON manifest (`td-latest[-mac|-linux]-build-<id>.json`)
+and usually its electron-builder twin (`latest[-mac|-linux]-build-<id>.yml`). Together they name
+every artifact of the build and give sha256/size (td) and base64 sha512/size (yml) for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from releases import todesktop
+
+# Platform → the part of the manifest names that follows `latest-`.
+PLATFORMS = {"windows": "", "mac": "mac-", "linux": "linux-"}
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read (the build fails with this reason)."""
+
+
+class NoManifests(ManifestError):
+    """No platform manifest exists for the build."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    field: str  # "sha256" (hex), "sha512" (base64 or hex) or "size"
+    value: str | int
+    source: str  # the manifest that says so
+
+
+@dataclass
+class PlannedFile:
+    name: str
+    kind: str  # "artifact" or "blockmap"
+    expectations: list[Expectation] = field(default_factory=list)
+
+
+@dataclass
+class BuildPlan:
+    version: str = ""
+    platforms: list[str] = field(default_factory=list)
+    manifests: dict[str, bytes] = field(default_factory=dict)  # staged from memory
+    notes: list[str] = field(default_factory=list)  # missing platforms / yml twins
+    files: dict[str, PlannedFile] = field(default_factory=dict)  # downloaded
+
+    def expect(self, name: str, expectation: Expectation | None = None) -> PlannedFile:
+        planned = self.files.setdefault(name, PlannedFile(name=name, kind="artifact"))
+        if expectation is not None and expectation not in planned.expectations:
+            planned.expectations.append(expectation)
+        return planned
+
+    @property
+    def blockmaps(self) -> list[str]:
+        """§5.3: every artifact except "Mac Installer" ones may have `<name>.blockmap`."""
+        return [
+            f"{name}.blockmap"
+            for name in self.files
+            if "Mac Installer" not in name and not name.endswith(".blockmap")
+        ]
+
+
+def td_name(platform: str, build_id: str) -> str:
+    return f"td-latest-{PLATFORMS[platform]}build-{build_id}.json"
+
+
+def yml_name(platform: str, build_id: str) -> str:
+    return f"latest-{PLATFORMS[platform]}build-{build_id}.yml"
+
+
+def build_plan(*, app_id: str, build_id: str) -> BuildPlan:
+    """Fetch the manifests (404 = platform not built) and list every file with its hashes."""
+    plan = BuildPlan()
+    for platform in PLATFORMS:
+        td = td_name(platform, build_id)
+        body = todesktop.fetch_small(app_id=app_id, name=td)
+        if body is None:
+            plan.notes.append(f"{platform}: not built ({td} is 404)")
+            continue
+        plan.platforms.append(platform)
+        plan.manifests[td] = body
+        td_manifest_read(plan, name=td, body=body)
+        twin = yml_name(platform, build_id)
+        twin_body = todesktop.fetch_small(app_id=app_id, name=twin)
+        if twin_body is None:
+            plan.notes.append(f"{platform}: no electron-builder manifest ({twin} is 404)")
+            continue
+        plan.manifests[twin] = twin_body
+        yml_manifest_read(plan, name=twin, body=twin_body)
+    if not plan.platforms:
+        raise NoManifests(f"no manifest found for build {build_id} (all three are 404)")
+    return plan
+
+
+def td_manifest_read(plan: BuildPlan, *, name: str, body: bytes) -> None:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{name}: not JSON ({exc})")
+    if not isinstance(data, dict) or not isinstance(data.get("artifacts", {}), dict):
+        raise ManifestError(f"{name}: not a td manifest (expected an object with artifacts)")
+    if isinstance(data.get("version"), str) and not plan.version:
+        plan.version = data["version"]
+    for kind, arches in (data.get("artifacts") or {}).items():
+        if arches is None:
+            continue
+        if not isinstance(arches, dict):
+            raise ManifestError(f"{name}: artifacts.{kind} is not an object")
+        for arch, info in arches.items():
+            if info is None:
+                continue
+            if not isinstance(info, dict) or not isinstance(info.get("url"), str):
+                raise ManifestError(f"{name}: artifacts.{kind}.{arch} has no url")
+            _add(plan, name, info["url"], sha256=info.get("sha256"), size=info.get("size"))
+
+
+def yml_manifest_read(plan: BuildPlan, *, name: str, body: bytes) -> None:
+    try:
+        data = yaml.safe_load(body)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{name}: not YAML ({exc})")
+    if not isinstance(data, dict):
+        raise ManifestError(f"{name}: not an electron-builder manifest (expected a mapping)")
+    files = data.get("files") or []
+    if not isinstance(files, list):
+        raise ManifestError(f"{name}: files is not a list")
+    for entry in files:
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            raise ManifestError(f"{name}: an entry of files has no url")
+        _add(plan, name, entry["url"], sha512=entry.get("sha512"), size=entry.get("size"))
+    if isinstance(data.get("path"), str):
+        _add(plan, name, data["path"], sha512=data.get("sha512"))
+    # nsis-web: the per-arch `.7z` packages the web installer downloads.
+    for entry in (data.get("packages") or {}).values():
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            _add(plan, name, entry["path"], sha512=entry.get("sha512"), size=entry.get("size"))
+
+
+def _add(plan: BuildPlan, source: str, url: str, **expected: Any) -> None:
+    try:
+        file_name = todesktop.file_name_from_url(url)
+    except todesktop.UnsafeFileName as exc:
+        raise ManifestError(f"{source}: {exc}")
+    planned = plan.expect(file_name)
+    for key, value in expected.items():
+        if value is None:
+            continue
+        if key == "size" and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ManifestError(f"{source}: size of {file_name} is not an integer")
+        if key != "size" and not isinstance(value, str):
+            raise ManifestError(f"{source}: {key} of {file_name} is not a string")
+        expectation = Expectation(field=key, value=value, source=source)
+        if expectation not in planned.expectations:
+            planned.expectations.append(expectation)
+
+
+def sha512_base64(hex_digest: str) -> str:
+    return base64.b64encode(binascii.unhexlify(hex_digest)).decode()
+
+
+def expectation_check(expectation: Expectation, actual: dict[str, Any]) -> str | None:
+    """None when `actual` (size, sha256 hex, sha512 hex) matches, else a one-line mismatch."""
+    if expectation.field == "size":
+        got: Any = actual["size"]
+        ok = got == expectation.value
+    elif expectation.field == "sha256":
+        got = actual["sha256"]
+        ok = got == str(expectation.value).lower()
+    else:
+        expected = str(expectation.value)
+        hex_form = len(expected) == 128 and all(c in "0123456789abcdefABCDEF" for c in expected)
+        got = actual["sha512"] if hex_form else sha512_base64(actual["sha512"])
+        ok = got == (expected.lower() if hex_form else expected)
+    if ok:
+        return None
+    return (
+        f"{expectation.field} expected {expectation.value}, actual {got} "
+        f"(from {expectation.source})"
+    )
