@@ -9,13 +9,15 @@ Idempotency rests on the database, not on a read-then-write: the unique constrai
 (source, delivery_key) makes the second of two concurrent deliveries of one body fail its insert
 once the first commits, and that delivery then answers with the first one's record.
 
-A new body for a build whose staging is queued or running (status `received` or `staging`) is
-stored as a pending release request but queues no second staging run: two runs would download
-and write the same files at once. The running staging run opens the review of every pending
-release request of its build when it finishes (the build row is locked here, so that run sees
-this request once it moves the build on). A pending request can also be re-queued by the
-admin's "Retry" action once its build failed. A body for a staged (or later) build queues
-staging for the new request; staging skips the files already staged and opens a new review.
+A new body for a known build (a re-release) is a new release request for the same `Build`, and
+its staging task is queued like any other. That never starts a second concurrent staging run of
+the same files: staging claims the build with a conditional update (received → staging, with a
+lease), so a task for a build that another run is staging does not download anything; it is
+retried with backoff until that run has finished, then finds the build staged, reuses its files
+and opens the review of its own release request. Deciding this here instead (not queueing while
+the build is staging) would leave the new request stranded if that run died or failed.
+A body for a failed build gives a release request that staging marks failed at once; a release
+manager re-queues it with the admin's "Retry" (`release_retry_staging`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState, WebhookDelivery
 from releases.services.audit import audit_record
@@ -40,8 +43,6 @@ from releases.validation import PayloadError, payload_parse
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-ToDesktop-HMAC-SHA256"
-# A staging run for the build is queued or running: do not start a second one (module doc).
-STAGING_IN_PROGRESS = (BuildStatus.RECEIVED, BuildStatus.STAGING)
 # Header names worth keeping with a delivery, minus anything that could carry a credential.
 # The signature stays: it proves, with the key, that ToDesktop sent this very body.
 _SECRET_HEADER = re.compile(r"cookie|authorization|secret|token|password|api-?key", re.I)
@@ -60,8 +61,7 @@ class WebhookRejected(Exception):
 @dataclass(frozen=True)
 class Intake:
     release: ReleaseRequest
-    created: bool  # False: this body was delivered before; `release` is the existing record
-    queued: bool  # a staging task was queued for `release` (after commit)
+    created: bool  # True: stored now and staging queued; False: `release` is the earlier record
 
     @property
     def admin_url(self) -> str:
@@ -131,7 +131,7 @@ def _store(*, body: bytes, payload: dict, headers: Mapping[str, str]) -> Intake:
     key = hashlib.sha256(body).hexdigest()
     existing = _delivered(key)
     if existing is not None:
-        return Intake(release=existing, created=False, queued=False)
+        return Intake(release=existing, created=False)
     try:
         with transaction.atomic():
             return _create(key=key, body=body, payload=payload, headers=headers)
@@ -140,7 +140,8 @@ def _store(*, body: bytes, payload: dict, headers: Mapping[str, str]) -> Intake:
         existing = _delivered(key)
         if existing is None:
             raise
-        return Intake(release=existing, created=False, queued=False)
+        logger.info("concurrent delivery of release %s: answered as a duplicate", existing.pk)
+        return Intake(release=existing, created=False)
 
 
 def _delivered(key: str) -> ReleaseRequest | None:
@@ -159,37 +160,32 @@ def _create(*, key: str, body: bytes, payload: dict, headers: Mapping[str, str])
         headers=_safe_headers(headers),
         body=body,
     )
-    # Locked until commit: staging's status change waits for this request to be visible.
-    build, created = Build.objects.select_for_update().get_or_create(
+    build, created = Build.objects.get_or_create(
         build_id=payload["buildId"], defaults={"app_id": payload["appId"]}
     )
-    queue = created or build.status not in STAGING_IN_PROGRESS
     release = ReleaseRequest.objects.create(
         build=build, delivery=delivery, payload=payload, release_info=payload.get("releaseInfo")
     )
     audit_record(
         kind="webhook.received",
-        message=_received_message(build=build, created=created, queue=queue),
+        message=_received_message(build=build, created=created),
         release=release,
         data={
             "delivery": delivery.pk,
             "sha256": key,
             "appVersion": payload.get("appVersion"),
-            "staging_queued": queue,
+            "new_build": created,
         },
     )
-    if queue:
-        transaction.on_commit(partial(_enqueue_staging, release.pk))
-    return Intake(release=release, created=True, queued=queue)
+    transaction.on_commit(partial(_enqueue_staging, release.pk))
+    return Intake(release=release, created=True)
 
 
-def _received_message(*, build: Build, created: bool, queue: bool) -> str:
-    what = f"release webhook for build {build.build_id} accepted"
+def _received_message(*, build: Build, created: bool) -> str:
+    what = f"release webhook for build {build.build_id} accepted; staging queued"
     if created:
-        return f"{what}; staging queued"
-    if queue:
-        return f"{what} (re-release of a known build); staging queued, staged files are reused"
-    return f"{what} (re-release); the build is still staging, its review opens when it finishes"
+        return what
+    return f"{what} (a re-release: the build is known, its staged files are reused)"
 
 
 def _safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -217,28 +213,29 @@ def _mark_unqueued(*, release_id: int, reason: str) -> None:
     release = ReleaseRequest.objects.select_related("build").get(pk=release_id)
     with transaction.atomic():
         Build.objects.filter(pk=release.build_id, status=BuildStatus.RECEIVED).update(
-            status=BuildStatus.FAILED, failure_reason=reason
+            status=BuildStatus.FAILED, failure_reason=reason, updated_at=timezone.now()
         )
         ReleaseRequest.objects.filter(pk=release_id, state=ReleaseState.PENDING).update(
-            state=ReleaseState.FAILED, failure_reason=reason
+            state=ReleaseState.FAILED, failure_reason=reason, updated_at=timezone.now()
         )
         audit_record(kind="staging.queue_failed", message=reason, release=release)
 
 
 def release_retry_staging(*, release: ReleaseRequest, actor: str) -> bool:
-    """Queue staging again for `release` when its build failed; False when it did not.
+    """Queue staging again when the build or this release request failed; else False.
 
-    The claim is a conditional update (failed → received), so two managers clicking at once
-    queue one run."""
+    The claims are conditional updates (failed → received / pending), so two managers clicking
+    at once queue one run. A retried request of an already staged build downloads nothing:
+    staging reuses the files and opens its review."""
     with transaction.atomic():
-        claimed = Build.objects.filter(pk=release.build_id, status=BuildStatus.FAILED).update(
-            status=BuildStatus.RECEIVED, failure_reason=""
+        build_claimed = Build.objects.filter(pk=release.build_id, status=BuildStatus.FAILED).update(
+            status=BuildStatus.RECEIVED, failure_reason="", updated_at=timezone.now()
         )
-        if not claimed:
+        release_claimed = ReleaseRequest.objects.filter(
+            pk=release.pk, state=ReleaseState.FAILED
+        ).update(state=ReleaseState.PENDING, failure_reason="", updated_at=timezone.now())
+        if not (build_claimed or release_claimed):
             return False
-        ReleaseRequest.objects.filter(pk=release.pk).update(
-            state=ReleaseState.PENDING, failure_reason=""
-        )
         audit_record(
             kind="staging.retry",
             message=f"staging of build {release.build.build_id} queued again",
