@@ -218,3 +218,29 @@ def test_concurrent_re_releases_of_one_new_build_share_the_build(
     assert sorted(status for status, _ in results) == [202] * 8
     assert row_counts() == {"builds": 1, "releases": 8, "deliveries": 8, "events": 8}
     assert len(staging_queue) == 8
+
+
+@pytest.fixture
+def broker_down(staging_queue):
+    """Celery's broker is a closed port: publishing fails after Celery's own retries."""
+    from selfhosted.celery import app
+
+    # broker_write_url: Celery lets CELERY_BROKER_URL from the environment win over broker_url.
+    app.conf.broker_write_url = "redis://127.0.0.1:9/0"  # the discard port: nothing listens
+    app._pool, app.amqp._producer_pool = None, None  # Celery caches the connection pools
+    yield
+    app.conf.broker_write_url = None
+    app._pool, app.amqp._producer_pool = None, None
+
+
+def test_a_broker_outage_marks_the_release_failed_instead_of_answering_500(
+    client, webhook_settings, broker_down, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, payload())
+    assert response.status_code == 202
+    release = ReleaseRequest.objects.select_related("build").get()
+    assert release.state == ReleaseState.FAILED
+    assert release.build.status == BuildStatus.FAILED
+    assert release.failure_reason.startswith("could not queue staging")
+    assert AuditEvent.objects.filter(kind="staging.queue_failed", release=release).exists()

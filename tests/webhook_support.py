@@ -72,14 +72,21 @@ class StagingQueue:
     def __len__(self) -> int:
         return self.client.llen("staging")
 
+    def pop(self) -> tuple[str, list]:
+        """Take the oldest message off the queue, as a worker would: (task name, args)."""
+        raw = self.client.rpop("staging")
+        assert raw is not None, "the staging queue is empty"
+        return self._decode(raw)
+
     def tasks(self) -> list[tuple[str, list]]:
         """(task name, args) of each queued message, oldest first."""
-        found = []
-        for raw in reversed(self.client.lrange("staging", 0, -1)):
-            message = json.loads(raw)
-            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            found.append((message["headers"]["task"], args))
-        return found
+        return [self._decode(raw) for raw in reversed(self.client.lrange("staging", 0, -1))]
+
+    @staticmethod
+    def _decode(raw: bytes) -> tuple[str, list]:
+        message = json.loads(raw)
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        return message["headers"]["task"], args
 
 
 @pytest.fixture
