@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -189,10 +189,26 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["build"]
     readonly_fields = ["payload_pretty"]
     exclude = ["payload"]
+    actions = ["retry_review"]
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
         return _pretty(obj.payload)
+
+    @admin.action(description="Retry opening the review (PR)", permissions=["retry_review"])
+    def retry_review(self, request, queryset):
+        from releases.services.review import review_retry
+
+        queued, skipped = review_retry(
+            releases=queryset.select_related("build"), actor=request.user.get_username()
+        )
+        if queued:
+            self.message_user(request, f"queued the review of {queued} release(s)")
+        if skipped:
+            self.message_user(request, "not retried: " + ", ".join(skipped), level=messages.WARNING)
+
+    def has_retry_review_permission(self, request):
+        return request.user.has_perm("releases.retry_build")
 
 
 @admin.register(Approval)

@@ -68,6 +68,7 @@ class Fault:
     remaining: int | None  # None: forever
     headers: dict[str, str]
     body: dict
+    after: bool = False  # handle the request, then answer with the fault (a lost response)
 
 
 @dataclass
@@ -135,12 +136,15 @@ class FakeGitHub:
         times: int | None = 1,
         headers: dict[str, str] | None = None,
         message: str | None = None,
+        after: bool = False,
     ) -> None:
-        """The next `times` matching requests (None: all) get `status` and nothing changes."""
+        """The next `times` matching requests (None: all) get `status` and nothing changes —
+        or, with `after=True`, the request takes effect and only its response is lost (a 502
+        from a proxy after GitHub did the work)."""
         default = {502: "Server Error", 401: "Bad credentials"}.get(status, "Error")
         body = {"message": message or default, "documentation_url": DOCS, "status": str(status)}
         with self.lock:
-            self.faults.append(Fault(status, method, path, times, headers or {}, body))
+            self.faults.append(Fault(status, method, path, times, headers or {}, body, after))
 
     def rate_limit(self, *, retry_after: int = 1, times: int = 1, path: str | None = None) -> None:
         """A secondary rate limit, as GitHub sends it: 403 with `Retry-After`."""
@@ -446,13 +450,17 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, headers, body)
 
     def _dispatch(self, path: str, query: dict, raw: bytes, auth: str):
-        gh = self.gh
         if not path.startswith(API_PREFIX):
             return 404, {}, {"message": "Not Found", "documentation_url": DOCS}
         path = path[len(API_PREFIX) :] or "/"
         fault = self._fault(path)
-        if fault is not None:
+        if fault is not None and not fault.after:
             return fault.status, fault.headers, fault.body
+        result = self._handled(path, query, raw, auth)
+        return (fault.status, fault.headers, fault.body) if fault is not None else result
+
+    def _handled(self, path: str, query: dict, raw: bytes, auth: str):
+        gh = self.gh
         try:
             if self.command == "POST" and (
                 m := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path)
