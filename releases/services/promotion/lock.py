@@ -48,11 +48,13 @@ def _advisory_lock(*, timeout: float) -> Iterator[None]:
     # Polling pg_try_advisory_lock instead of blocking in pg_advisory_lock keeps the wait
     # bounded and lets a worker's time limit interrupt it.
     deadline = time.monotonic() + timeout
+    waited = False
     while True:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
             if cursor.fetchone()[0]:
                 break
+        waited = waited or _log_wait()
         if time.monotonic() > deadline:
             raise PromotionLockTimeout("another promotion is still running")
         time.sleep(POLL_SECONDS)
@@ -70,12 +72,14 @@ def _file_lock(*, timeout: float) -> Iterator[None]:
     path = settings.DATA_DIR / "promotion.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
+    waited = False
     with open(path, "a+") as handle:
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                waited = waited or _log_wait()
                 if time.monotonic() > deadline:
                     raise PromotionLockTimeout("another promotion is still running") from None
                 time.sleep(POLL_SECONDS)
@@ -85,3 +89,8 @@ def _file_lock(*, timeout: float) -> Iterator[None]:
         finally:
             logger.info("promotion lock released at %.6f by pid %d", time.time(), os.getpid())
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _log_wait() -> bool:
+    logger.info("promotion lock busy at %.6f; pid %d waits", time.time(), os.getpid())
+    return True
