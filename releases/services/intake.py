@@ -17,7 +17,7 @@ retried with backoff until that run has finished, then finds the build staged, r
 and opens the review of its own release request. Deciding this here instead (not queueing while
 the build is staging) would leave the new request stranded if that run died or failed.
 A body for a failed build gives a release request that staging marks failed at once; a release
-manager re-queues it with the admin's "Retry" (`release_retry_staging`).
+manager re-queues it with the admin's "Retry" (`staging_retry`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO
@@ -221,19 +221,30 @@ def _mark_unqueued(*, release_id: int, reason: str) -> None:
         audit_record(kind="staging.queue_failed", message=reason, release=release)
 
 
-def release_retry_staging(*, release: ReleaseRequest, actor: str) -> bool:
-    """Queue staging again when the build or this release request failed; else False.
+def staging_retry(*, releases: Iterable[ReleaseRequest], actor: str) -> tuple[int, list[str]]:
+    """Queue staging again for each release whose build or whose own request failed.
+    Returns how many were queued and why the others were not (the admin's "Retry")."""
+    queued, skipped = 0, []
+    for release in releases:
+        if _retry_one(release=release, actor=actor):
+            queued += 1
+        else:
+            skipped.append(f"#{release.pk} (build {release.build.status}, {release.state})")
+    return queued, skipped
 
-    The claims are conditional updates (failed → received / pending), so two managers clicking
-    at once queue one run. A retried request of an already staged build downloads nothing:
-    staging reuses the files and opens its review."""
+
+def _retry_one(*, release: ReleaseRequest, actor: str) -> bool:
+    """The claims are conditional updates (failed → received / pending), so two managers
+    clicking at once queue one run. A retried request of an already staged build downloads
+    nothing: staging reuses the files and opens its review."""
+    now = timezone.now()
     with transaction.atomic():
         build_claimed = Build.objects.filter(pk=release.build_id, status=BuildStatus.FAILED).update(
-            status=BuildStatus.RECEIVED, failure_reason="", updated_at=timezone.now()
+            status=BuildStatus.RECEIVED, failure_reason="", updated_at=now
         )
         release_claimed = ReleaseRequest.objects.filter(
             pk=release.pk, state=ReleaseState.FAILED
-        ).update(state=ReleaseState.PENDING, failure_reason="", updated_at=timezone.now())
+        ).update(state=ReleaseState.PENDING, failure_reason="", updated_at=now)
         if not (build_claimed or release_claimed):
             return False
         audit_record(
