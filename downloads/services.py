@@ -2,8 +2,8 @@
 
 `download_resolve` reads the td manifest through the feed's resolution rules (without IP
 rules) and the feed's cached metadata, lets `downloads.choose` pick the artifact, and finds
-the object it names. Parsed manifests are cached per key and ETag, so a hot link costs two
-HEADs (the manifest's and the artifact's) and no JSON parsing.
+the object it names. Parsed manifests are cached per key and ETag, so a hot link costs a HEAD
+of the manifest and no JSON parsing before the file is served.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Resolved:
     choice: Choice
     manifest_key: str
     key: str  # the artifact's object key in production
-    info: ObjectInfo
+    info: ObjectInfo | None  # only when asked for (`with_info`)
 
     @property
     def file_name(self) -> str:
@@ -57,8 +57,11 @@ class Resolved:
         return match.group(1) if match else None
 
 
-def download_resolve(*, route: Route, user_agent: str | None) -> Resolved:
-    """The production object a link serves; ChoiceError (400/404) with the original's message."""
+def download_resolve(*, route: Route, user_agent: str | None, with_info: bool = False) -> Resolved:
+    """The production object a link serves; ChoiceError (400/404) with the original's message.
+
+    `with_info` also HEADs the object (for its size); serving HEADs it anyway.
+    """
     plan = plan_make(route, user_agent)
     bucket = buckets.production()
     manifest_key = resolve_key(path=plan.manifest_name, metadata=metadata_get(), client_ip=None)
@@ -66,10 +69,10 @@ def download_resolve(*, route: Route, user_agent: str | None) -> Resolved:
     if manifest is None:
         raise ChoiceError(404, not_found_message(plan, manifest_key))
     choice = artifact_choose(plan, manifest)
-    found = object_find(bucket=bucket, entry=choice.entry)
-    if found is None:
+    key = object_key_pick(bucket=bucket, entry=choice.entry)
+    info = _head(bucket, key) if key is not None and with_info else None
+    if key is None or (with_info and info is None):
         raise ChoiceError(404, "Not Found")  # the original's answer for a missing object
-    key, info = found
     return Resolved(plan, choice, manifest_key, key, info)
 
 
@@ -81,10 +84,7 @@ _manifests_lock = threading.Lock()
 
 def manifest_read(*, bucket: Bucket, key: str) -> dict[str, Any] | None:
     """The parsed manifest at `key`, from memory while its ETag is unchanged; None if absent."""
-    try:
-        info = bucket.head(key)
-    except InvalidKey:
-        return None
+    info = _head(bucket, key)
     if info is None:
         return None
     with _manifests_lock:
@@ -125,12 +125,21 @@ def object_candidates(entry: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(c for c in candidates if c))
 
 
-def object_find(*, bucket: Bucket, entry: dict[str, Any]) -> tuple[str, ObjectInfo] | None:
-    for key in object_candidates(entry):
-        try:
-            info = bucket.head(key)
-        except InvalidKey:
-            continue
-        if info is not None:
-            return key, info
-    return None
+def object_key_pick(*, bucket: Bucket, entry: dict[str, Any]) -> str | None:
+    """The first candidate key that exists, else the last one.
+
+    The last candidate is taken without a HEAD: serving it HEADs it anyway and answers the
+    same 404 when it is absent, so a hot link costs one HEAD less.
+    """
+    candidates = object_candidates(entry)
+    for key in candidates[:-1]:
+        if _head(bucket, key) is not None:
+            return key
+    return candidates[-1] if candidates else None
+
+
+def _head(bucket: Bucket, key: str) -> ObjectInfo | None:
+    try:
+        return bucket.head(key)
+    except InvalidKey:
+        return None

@@ -37,7 +37,9 @@ def download(request: HttpRequest, **params: str) -> HttpResponse:
     route = Route(**params)
     wants_json = accepts_json(request.headers.get("Accept", ""))
     try:
-        resolved = download_resolve(route=route, user_agent=request.headers.get("User-Agent"))
+        resolved = download_resolve(
+            route=route, user_agent=request.headers.get("User-Agent"), with_info=wants_json
+        )
     except ChoiceError as error:
         response = _error(error, wants_json=wants_json)
     except STORAGE_ERRORS as exc:
@@ -98,7 +100,7 @@ def describe(request: HttpRequest, resolved: Resolved) -> dict:
     return {
         "fileName": resolved.file_name,
         "version": choice.version,
-        "size": resolved.info.size,
+        "size": resolved.info.size if resolved.info else None,
         "url": request.build_absolute_uri(pinned_path(request, resolved)),
         "platform": choice.platform,
         "artifactName": choice.artifact_name,

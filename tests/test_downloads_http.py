@@ -279,3 +279,20 @@ def test_links_serve_from_an_s3_production_bucket(client, s3_buckets):
     assert (missing.status_code, missing.content) == (404, b"Not Found")
     unknown = link(client, "/download/versions/2.0.0/mac")
     assert unknown.content == b"Could not find: td-latest-mac-2.0.0.json"
+
+
+def test_an_entry_path_that_exists_is_served_before_the_name_in_its_url(client, production_data):
+    bucket = buckets.production(role="promoter")
+    bucket.write_bytes("mirror/Acme.dmg", b"stored under path")
+    url_name = FILES["mac-dmg-universal"]
+    for build_id, path, body, name in (
+        ("pathy1", "mirror/Acme.dmg", b"stored under path", "Acme.dmg"),
+        ("pathy2", "mirror/absent.dmg", body_of(url_name), url_name),
+        ("pathy3", "../escape.dmg", body_of(url_name), url_name),
+    ):
+        entry = {"url": "https://download.todesktop.com/a/" + quote(url_name), "path": path}
+        manifest = {"version": "1.2.0", "artifacts": {"dmg": {"universal": entry}}}
+        bucket.write_bytes(f"td-latest-mac-build-{build_id}.json", json.dumps(manifest).encode())
+        response = link(client, f"/download/builds/{build_id}/mac")
+        assert content(response) == body
+        assert response["Content-Disposition"] == f'attachment; filename="{name}"'
