@@ -189,7 +189,7 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["build"]
     readonly_fields = ["payload_pretty"]
     exclude = ["payload"]
-    actions = ["retry_review"]
+    actions = ["retry_review", "retry_staging"]
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
@@ -208,6 +208,21 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
             self.message_user(request, "not retried: " + ", ".join(skipped), level=messages.WARNING)
 
     def has_retry_review_permission(self, request):
+        return request.user.has_perm("releases.retry_build")
+
+    @admin.action(description="Retry staging of failed builds", permissions=["retry_staging"])
+    def retry_staging(self, request, queryset):
+        from releases.services.intake import staging_retry
+
+        queued, skipped = staging_retry(
+            releases=queryset.select_related("build"), actor=request.user.get_username()
+        )
+        if queued:
+            self.message_user(request, f"queued staging of {queued} release(s) again")
+        if skipped:
+            self.message_user(request, "not retried: " + ", ".join(skipped), level=messages.WARNING)
+
+    def has_retry_staging_permission(self, request):
         return request.user.has_perm("releases.retry_build")
 
 
