@@ -37,6 +37,7 @@ def _bucket(getter: Callable) -> Callable[[], None]:
 
 
 def checks() -> dict[str, Callable[[], None]]:
+    from cdn.metadata import metadata_health
     from releases import buckets
 
     return {
@@ -44,6 +45,8 @@ def checks() -> dict[str, Callable[[], None]]:
         "broker": _broker,
         "staging_bucket": _bucket(buckets.staging),
         "production_bucket": _bucket(buckets.production),
+        # production's desktop-builds.json / desktop-releases.json missing or corrupt (SPEC §8)
+        "feed_metadata": metadata_health,
     }
 
 

@@ -1,0 +1,224 @@
+"""Production's `desktop-builds.json` / `desktop-releases.json`, parsed once and kept in memory.
+
+SPEC §8: the per-request cost must not grow with the number of builds, so every refresh indexes
+the released builds by version and pre-parses the redirection rules; a request only does dict
+look-ups and walks the (short) rule list.
+
+Freshness across processes (several gunicorn workers; promotion runs in a Celery worker):
+- at most every `CHECK_INTERVAL_SECONDS` a process compares the validators (ETag) of both
+  objects and a version stamp in the Django cache with what it loaded; a change reloads;
+- `metadata_invalidate()` (called by promotion after it writes the files) bumps the stamp and
+  drops this process's copy at once;
+- `FEED_METADATA_TTL_SECONDS` forces a reload whatever the validators say (a safety net).
+A failed refresh keeps the last good copy and records the error for /healthz.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from releases import buckets
+
+logger = logging.getLogger(__name__)
+
+BUILDS_KEY = "desktop-builds.json"
+RELEASES_KEY = "desktop-releases.json"
+STAMP_CACHE_KEY = "cdn:metadata-stamp"
+# How stale a process may be after another process promoted (one HEAD per object per second).
+CHECK_INTERVAL_SECONDS = 1.0
+PLATFORMS = frozenset({"windows", "mac", "linux"})
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One parsed entry of `releaseRedirections` (or the implicit latest-build rule)."""
+
+    kind: str  # build | buildByIp | buildByPlatform
+    build_id: str
+    ips: frozenset[IPAddress] = frozenset()
+    platforms: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ProductionMetadata:
+    builds: tuple[dict, ...] = ()
+    releases: dict = field(default_factory=dict)
+    released_build_by_version: dict[str, str] = field(default_factory=dict)
+    build_ids: frozenset[str] = frozenset()
+    errors: tuple[str, ...] = ()
+    # releaseRedirections + {rule: build, buildId: latestReleaseBuildId}, parsed once.
+    rules: tuple[Rule, ...] = ()
+
+
+def parse_ip(value: Any) -> IPAddress | None:
+    """An address as an object (so `2001:DB8::7` equals `2001:db8::7`), or None if invalid."""
+    if not isinstance(value, str):
+        return None
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped  # ::ffff:1.2.3.4 is the IPv4 client 1.2.3.4
+    return address
+
+
+def _parse_rule(raw: Any) -> Rule | None:
+    if not isinstance(raw, dict):
+        return None
+    kind, build_id = raw.get("rule"), raw.get("buildId")
+    if not isinstance(build_id, str) or not build_id:
+        return None
+    if kind == "build":
+        return Rule("build", build_id)
+    if kind == "buildByIp" and isinstance(raw.get("ipList"), list):
+        ips = frozenset(ip for ip in map(parse_ip, raw["ipList"]) if ip is not None)
+        return Rule("buildByIp", build_id, ips=ips)
+    if kind == "buildByPlatform" and isinstance(raw.get("platforms"), list):
+        platforms = frozenset(p for p in raw["platforms"] if p in PLATFORMS)
+        return Rule("buildByPlatform", build_id, platforms=platforms)
+    return None  # appByIp and unknown rules are ignored (SPEC §8)
+
+
+def _rules_of(releases: dict) -> tuple[Rule, ...]:
+    raw_rules = releases.get("releaseRedirections")
+    rules = [_parse_rule(raw) for raw in raw_rules] if isinstance(raw_rules, list) else []
+    latest = releases.get("latestReleaseBuildId")
+    if isinstance(latest, str) and latest:
+        rules.append(Rule("build", latest))
+    return tuple(rule for rule in rules if rule is not None)
+
+
+def _index_builds(builds: list) -> tuple[tuple[dict, ...], dict[str, str], frozenset[str]]:
+    entries = tuple(b for b in builds if isinstance(b, dict) and isinstance(b.get("id"), str))
+    by_version: dict[str, str] = {}
+    for entry in entries:
+        version = entry.get("version")
+        # The first released entry wins, like the original's Array.find.
+        if entry.get("isReleased") and isinstance(version, str):
+            by_version.setdefault(version, entry["id"])
+    return entries, by_version, frozenset(entry["id"] for entry in entries)
+
+
+def _read_json(bucket: buckets.Bucket, key: str, kind: type) -> tuple[Any, str | None]:
+    try:
+        data = json.loads(bucket.read_bytes(key))
+    except buckets.ObjectNotFound:
+        return None, f"{key}: missing"
+    except (ValueError, UnicodeDecodeError):
+        return None, f"{key}: invalid JSON"
+    if not isinstance(data, kind):
+        return None, f"{key}: not a JSON {'array' if kind is list else 'object'}"
+    return data, None
+
+
+def metadata_build(
+    *, builds: list | None, releases: dict | None, errors: tuple[str, ...] = ()
+) -> ProductionMetadata:
+    """Index parsed `desktop-builds.json` / `desktop-releases.json` contents."""
+    entries, by_version, ids = _index_builds(builds or [])
+    return ProductionMetadata(
+        builds=entries,
+        releases=releases or {},
+        released_build_by_version=by_version,
+        build_ids=ids,
+        errors=errors,
+        rules=_rules_of(releases or {}),
+    )
+
+
+def metadata_load(*, bucket: buckets.Bucket) -> ProductionMetadata:
+    """Read and index both files (a missing or corrupt file is an error, never an exception)."""
+    builds, builds_error = _read_json(bucket, BUILDS_KEY, list)
+    releases, releases_error = _read_json(bucket, RELEASES_KEY, dict)
+    errors = tuple(error for error in (builds_error, releases_error) if error)
+    return metadata_build(builds=builds, releases=releases, errors=errors)
+
+
+class _Cache:
+    """This process's copy and what it was loaded from."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.snapshot: ProductionMetadata | None = None
+        self.validators: tuple = ()
+        self.loaded_at = 0.0
+        self.checked_at = 0.0
+
+
+_cache = _Cache()
+
+
+def _validators(bucket: buckets.Bucket) -> tuple:
+    heads = [bucket.head(key) for key in (BUILDS_KEY, RELEASES_KEY)]
+    return (*(head.etag if head else None for head in heads), cache.get(STAMP_CACHE_KEY))
+
+
+def _refresh(now: float) -> None:
+    bucket = buckets.production()
+    try:
+        validators = _validators(bucket)
+        expired = now - _cache.loaded_at >= settings.FEED_METADATA_TTL_SECONDS
+        if _cache.snapshot is None or expired or validators != _cache.validators:
+            _cache.snapshot = metadata_load(bucket=bucket)
+            _cache.validators, _cache.loaded_at = validators, now
+    except Exception as exc:  # storage or cache down: keep serving the last good copy
+        logger.warning("feed metadata refresh failed: %s", exc)
+        previous = _cache.snapshot or ProductionMetadata()
+        error = f"refresh failed: {type(exc).__name__}: {exc}"[:300]
+        _cache.snapshot = ProductionMetadata(**{**previous.__dict__, "errors": (error,)})
+    _cache.checked_at = now
+
+
+def metadata_get() -> ProductionMetadata:
+    """The current metadata: a memory read, plus a cheap validator check once per interval."""
+    now = time.monotonic()
+    snapshot = _cache.snapshot
+    if snapshot is not None and now - _cache.checked_at < CHECK_INTERVAL_SECONDS:
+        return snapshot
+    # One thread refreshes; the others keep answering from the copy they have.
+    if _cache.lock.acquire(blocking=snapshot is None):
+        try:
+            if _cache.snapshot is None or now - _cache.checked_at >= CHECK_INTERVAL_SECONDS:
+                _refresh(now)
+        finally:
+            _cache.lock.release()
+    return _cache.snapshot or ProductionMetadata()
+
+
+def metadata_invalidate() -> None:
+    """Promotion wrote new production JSON: every process reloads on its next check."""
+    try:
+        cache.set(STAMP_CACHE_KEY, uuid.uuid4().hex, timeout=None)
+    except Exception as exc:  # the ETag check still notices the change within a second
+        logger.warning("could not bump the feed metadata stamp: %s", exc)
+    with _cache.lock:
+        _cache.snapshot = None
+        _cache.validators = ()
+        _cache.checked_at = 0.0
+
+
+def metadata_health() -> None:
+    """For /healthz: raise when production's JSON is missing or corrupt.
+
+    An empty production bucket is a fresh install waiting for its first promotion, not a fault.
+    """
+    errors = metadata_get().errors
+    if not errors:
+        return
+    if all(error.endswith(": missing") for error in errors):
+        if next(iter(buckets.production().list()), None) is None:
+            return
+    raise RuntimeError("; ".join(errors))

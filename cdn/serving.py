@@ -1,0 +1,225 @@
+"""The one file-serving path of the project (the feed, and the download links reuse it).
+
+GET/HEAD of a bucket object with RFC 9110 semantics: validators (ETag, Last-Modified),
+preconditions through Django's own `get_conditional_response` (If-Match / If-Unmodified-Since
+→ 412, If-None-Match / If-Modified-Since → 304 keeping ETag/Cache-Control/Last-Modified),
+If-Range, single/suffix/open ranges (206), several ranges (206 multipart/byteranges), 416.
+
+Memory stays flat: bodies are streamed in bounded chunks. On the filesystem backend a whole
+file or a single range is handed to the WSGI server as a real file (gunicorn then uses
+sendfile(2); the bytes never enter Python).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from collections.abc import Iterator
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.cache import get_conditional_response
+from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
+
+from cdn.ranges import Unsatisfiable, ranges_for
+from cdn.resolve import is_manifest
+from releases import buckets
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1024 * 1024
+# `-build-<id>` (electron-builder names) and `Build <id>-` / ` - Build <id>` (ToDesktop's).
+DASH_BUILD_RE = re.compile(r"-build-[A-Za-z0-9]+")
+SPACE_BUILD_RE = re.compile(r"Build [A-Za-z0-9]+-|\s-\sBuild [A-Za-z0-9]+(?=\.[^.]+$)")
+VERSIONED_RE = re.compile(r"\d+\.\d+\.\d+")
+
+
+def feed_filename(key: str) -> str:
+    """The served name with only the build id dropped (SPEC §8 examples)."""
+    name = key.rsplit("/", 1)[-1]
+    if "-build-" in name:
+        return DASH_BUILD_RE.sub("", name, count=1)
+    return SPACE_BUILD_RE.sub("", name, count=1)
+
+
+def cache_control_for(key: str) -> str:
+    """Manifests are short-lived; files named with a build id or version are immutable."""
+    name = key.rsplit("/", 1)[-1]
+    if is_manifest(name):
+        return settings.FEED_MANIFEST_CACHE_CONTROL
+    if "-build-" in name or "Build " in name or VERSIONED_RE.search(name):
+        return settings.FEED_IMMUTABLE_CACHE_CONTROL
+    return settings.FEED_MANIFEST_CACHE_CONTROL
+
+
+def _text(status: int, message: str) -> HttpResponse:
+    response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _if_range_passes(request: HttpRequest, info: buckets.ObjectInfo) -> bool:
+    """RFC 9110 §13.1.5: a strong ETag match, or a date exactly equal to Last-Modified."""
+    value = request.META.get("HTTP_IF_RANGE", "").strip()
+    if not value:
+        return True
+    if value.startswith(('"', "W/")):
+        return value == info.http_etag  # a weak tag never equals our strong one
+    date = parse_http_date_safe(value)
+    return date is not None and date == int(info.last_modified.timestamp())
+
+
+def _base_headers(info, *, filename, cache_control) -> dict[str, str]:
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": info.http_etag,
+        "Last-Modified": http_date(info.last_modified.timestamp()),
+        "Content-Type": info.content_type or buckets.content_type_for(info.key),
+    }
+    if cache_control:
+        headers["Cache-Control"] = cache_control
+    if filename:
+        headers["Content-Disposition"] = content_disposition_header(True, filename)
+    return headers
+
+
+class _FileSlice:
+    """`length` bytes of an open file from its current position; exposes fileno() so gunicorn
+    sends it with sendfile(2) (it reads the offset from the fd and the length from
+    Content-Length), while other servers read it through read()."""
+
+    def __init__(self, handle, length: int) -> None:
+        self._handle, self._remaining = handle, length
+        self.mode = "rb"
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._remaining if size < 0 else min(size, self._remaining)
+        data = self._handle.read(size) if size > 0 else b""
+        self._remaining -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _open_fs(bucket: buckets.FilesystemBucket, info: buckets.ObjectInfo):
+    handle = bucket.open(info.key)
+    if os.fstat(handle.fileno()).st_size != info.size:  # replaced between head and open
+        handle.close()
+        raise buckets.ObjectNotFound(info.key)
+    return handle
+
+
+def _file_body(bucket, info, start: int, stop: int, headers: dict, status: int):
+    if isinstance(bucket, buckets.FilesystemBucket):
+        handle = _open_fs(bucket, info)
+        handle.seek(start)
+        response = FileResponse(_FileSlice(handle, stop - start), status=status)
+        response.block_size = CHUNK_SIZE
+    else:
+        stream = bucket.read(info.key, start, stop - start)
+        response = StreamingHttpResponse(stream, status=status)
+    return response
+
+
+def _multipart_stream(bucket, info, parts: list[tuple[bytes, int, int]], end: bytes):
+    handle = _open_fs(bucket, info) if isinstance(bucket, buckets.FilesystemBucket) else None
+
+    def generate() -> Iterator[bytes]:
+        try:
+            for head, start, stop in parts:
+                yield head
+                if handle is not None:
+                    for offset in range(start, stop, CHUNK_SIZE):
+                        yield os.pread(handle.fileno(), min(CHUNK_SIZE, stop - offset), offset)
+                else:
+                    yield from bucket.read(info.key, start, stop - start)
+                yield b"\r\n"
+            yield end
+        finally:
+            if handle is not None:
+                handle.close()
+
+    return generate()
+
+
+def _multipart(request, bucket, info, ranges, headers):
+    boundary = secrets.token_hex(16)
+    ctype = headers["Content-Type"]
+    parts = []
+    for start, stop in ranges:
+        head = (
+            f"--{boundary}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Range: bytes {start}-{stop - 1}/{info.size}\r\n\r\n"
+        ).encode()
+        parts.append((head, start, stop))
+    end = f"--{boundary}--\r\n".encode()
+    length = sum(len(head) + (stop - start) + 2 for head, start, stop in parts) + len(end)
+    headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return HttpResponse(status=206)
+    return StreamingHttpResponse(_multipart_stream(bucket, info, parts, end), status=206)
+
+
+def _body(request, bucket, info, ranges, headers) -> HttpResponse:
+    if ranges is not None and len(ranges) > 1:
+        return _multipart(request, bucket, info, ranges, headers)
+    start, stop = ranges[0] if ranges else (0, info.size)
+    status = 206 if ranges else 200
+    if ranges:
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
+    headers["Content-Length"] = str(stop - start)
+    if request.method == "HEAD" or stop == start:
+        return HttpResponse(status=status)
+    return _file_body(bucket, info, start, stop, headers, status)
+
+
+def _respond(request, bucket, key, filename, cache_control) -> HttpResponse:
+    info = bucket.head(key)
+    if info is None:
+        return _text(404, "Not Found")
+    headers = _base_headers(info, filename=filename, cache_control=cache_control)
+    probe = HttpResponse(headers=headers)
+    last_modified = int(info.last_modified.timestamp())
+    conditional = get_conditional_response(request, info.http_etag, last_modified, probe)
+    if conditional is not probe:
+        return conditional  # 304 (validators kept) or 412
+    ranges = None
+    if _if_range_passes(request, info):
+        try:
+            ranges = ranges_for(request.META.get("HTTP_RANGE"), info.size)
+        except Unsatisfiable:
+            response = _text(416, "Range Not Satisfiable")
+            response["Content-Range"] = f"bytes */{info.size}"
+            response["Accept-Ranges"] = "bytes"
+            return response
+    response = _body(request, bucket, info, ranges, headers)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def serve_object(
+    request: HttpRequest,
+    *,
+    bucket: buckets.Bucket,
+    key: str,
+    filename: str | None,
+    cache_control: str | None,
+) -> HttpResponse:
+    """GET/HEAD `key` of `bucket`; 404 when missing, 503 when the storage fails."""
+    try:
+        return _respond(request, bucket, key, filename, cache_control)
+    except (buckets.ObjectNotFound, buckets.InvalidKey):
+        return _text(404, "Not Found")
+    except (buckets.BucketError, OSError, BotoCoreError, ClientError) as exc:
+        # Storage unreachable: a clear 503, never a 500.
+        logger.warning("serving %s failed: %s", key, exc)
+        return _text(503, "Storage unavailable")

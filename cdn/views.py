@@ -1,0 +1,66 @@
+"""The update feed for electron-updater clients (SPEC §8): `/update/<path>` and FEED_HOSTS `/`."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote_to_bytes
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.views.decorators.csrf import csrf_exempt
+
+from cdn.clientip import client_ip
+from cdn.metadata import metadata_get
+from cdn.resolve import resolve_key
+from cdn.serving import cache_control_for, feed_filename, serve_object
+from releases import buckets
+
+BROKEN_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _text(status: int, message: str) -> HttpResponse:
+    response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _raw_path_is_valid(request: HttpRequest) -> bool:
+    """The raw path has only well-formed `%XX` escapes of UTF-8 text.
+
+    The WSGI server hands Django an already-unquoted path where `%zz` and `%25zz` look alike, so
+    the check reads the raw request line when the server provides it (gunicorn's RAW_URI).
+    """
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    if not raw:
+        return True
+    raw_path = raw.split("?", 1)[0]
+    if BROKEN_ESCAPE_RE.search(raw_path):
+        return False
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@csrf_exempt  # no state changes here; other methods must get 405, not a CSRF 403
+def feed(request: HttpRequest, path: str = "") -> HttpResponse:
+    if not _raw_path_is_valid(request):
+        return _text(400, "Bad Request: malformed percent-encoding")
+    if path == "":
+        return _text(400, "Bad Request")
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"], content=b"Method Not Allowed")
+    if path == "my-ip":
+        return _text(200, client_ip(request) or "")
+    try:
+        buckets.check_key(path)
+    except buckets.InvalidKey:
+        return _text(400, "Bad Request: invalid path")
+    key = resolve_key(path=path, metadata=metadata_get(), client_ip=client_ip(request))
+    return serve_object(
+        request,
+        bucket=buckets.production(),
+        key=key,
+        filename=feed_filename(key),
+        cache_control=cache_control_for(key),
+    )

@@ -1,0 +1,264 @@
+"""The feed view (SPEC §8): paths, methods, client IP, host mounting, metadata, /healthz."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from cdn.metadata import CHECK_INTERVAL_SECONDS, metadata_invalidate
+from cdn.serving import cache_control_for, feed_filename
+from releases import buckets
+from tests.cdn_support import build, feed_url, publish
+
+MAC_YML = b"version: 1.1.0\npath: App-1.1.0-mac.zip\n"
+
+
+@pytest.fixture
+def prod(fs_buckets):
+    bucket = buckets.production(role="promoter")
+    publish(
+        bucket,
+        files={
+            "latest-mac-build-b100.yml": b"version: 1.0.0\n",
+            "latest-mac-build-b110.yml": MAC_YML,
+            "latest-build-b110.yml": b"version: 1.1.0 windows\n",
+            "latest-build-b120.yml": b"version: 1.2.0 windows\n",
+            "td-latest-linux-build-b100.json": b'{"version": "1.0.0"}',
+            "App-1.1.0-build-b110-mac.zip": b"zip bytes",
+            "100%.txt": b"percent",
+        },
+        builds=[build("b100", "1.0.0"), build("b110", "1.1.0"), build("b120", "1.2.0", False)],
+        releases={"latestReleaseBuildId": "b110", "releaseRedirections": []},
+    )
+    return bucket
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_an_empty_path_is_a_400(client, prod):
+    assert client.get("/update/").status_code == 400
+    assert client.post("/update/").status_code == 400
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+@pytest.mark.parametrize("path", ["latest-mac.yml", "my-ip", "missing.bin"])
+def test_methods_other_than_get_and_head_are_a_405(client, prod, method, path):
+    response = getattr(client, method)(feed_url(path))
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+
+
+def test_a_channel_manifest_is_served_through_the_latest_build_rule(client, prod):
+    response = client.get("/update/latest-mac.yml?noCache=1a2b3c")
+    assert response.status_code == 200
+    assert body(response) == MAC_YML
+    assert response["Content-Type"] == "text/yaml"
+    assert response["Content-Disposition"] == 'attachment; filename="latest-mac.yml"'
+    assert response["Cache-Control"] == "public, max-age=60"
+
+
+def test_a_versioned_manifest_is_served_from_its_released_build(client, prod):
+    response = client.get("/update/td-latest-linux-1.0.0.json")
+    assert body(response) == b'{"version": "1.0.0"}'
+    assert response["Content-Disposition"] == 'attachment; filename="td-latest-linux.json"'
+    assert client.get("/update/latest-1.2.0.yml").status_code == 404  # 1.2.0 is not released
+
+
+def test_a_build_first_channel_name_is_served(client, prod):
+    assert body(client.get("/update/latest-build-b100-mac.yml")) == b"version: 1.0.0\n"
+
+
+def test_a_build_by_ip_rule_uses_the_socket_address(client, prod):
+    rules = [{"rule": "buildByIp", "buildId": "b100", "ipList": ["198.51.100.7"]}]
+    publish(prod, releases={"latestReleaseBuildId": "b110", "releaseRedirections": rules})
+    mine = client.get("/update/latest-mac.yml", REMOTE_ADDR="198.51.100.7")
+    assert body(mine) == b"version: 1.0.0\n"
+    other = client.get("/update/latest-mac.yml", REMOTE_ADDR="198.51.100.8")
+    assert body(other) == MAC_YML
+
+
+def test_a_build_by_platform_rule_only_moves_that_platform(client, prod):
+    rules = [{"rule": "buildByPlatform", "buildId": "b120", "platforms": ["windows"]}]
+    publish(prod, releases={"latestReleaseBuildId": "b110", "releaseRedirections": rules})
+    assert body(client.get("/update/latest.yml")) == b"version: 1.2.0 windows\n"
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML
+
+
+def test_a_binary_is_served_with_the_build_id_dropped_from_its_name(client, prod):
+    response = client.get(feed_url("App-1.1.0-build-b110-mac.zip"))
+    assert body(response) == b"zip bytes"
+    assert response["Content-Disposition"] == 'attachment; filename="App-1.1.0-mac.zip"'
+
+
+def test_a_percent_encoded_name_is_decoded_once(client, prod):
+    assert body(client.get("/update/100%25.txt")) == b"percent"
+
+
+@pytest.mark.parametrize("path", ["a/../latest.yml", "a/./b.zip", "dir/", "%00x", "a\\b"])
+def test_a_path_that_cannot_name_an_object_is_a_400(client, prod, path):
+    assert client.get("/update/" + path).status_code == 400
+
+
+def test_the_control_files_are_not_downloadable(client, prod):
+    assert client.get("/update/desktop-builds.json").status_code == 404
+    assert client.get("/update/desktop-releases.json").status_code == 404
+
+
+def test_my_ip_is_the_socket_address_by_default(client, prod):
+    response = client.get(
+        "/update/my-ip", REMOTE_ADDR="203.0.113.5", HTTP_CF_CONNECTING_IP="1.1.1.1"
+    )
+    assert response.status_code == 200
+    assert response.content == b"203.0.113.5"
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_my_ip_reads_the_configured_header(client, prod, settings):
+    settings.TRUSTED_CLIENT_IP_HEADER = "CF-Connecting-IP"
+    response = client.get("/update/my-ip", HTTP_CF_CONNECTING_IP="2001:DB8::7")
+    assert response.content == b"2001:db8::7"
+    # A missing or invalid header falls back to the socket address.
+    assert client.get("/update/my-ip", REMOTE_ADDR="203.0.113.5").content == b"203.0.113.5"
+    invalid = client.get("/update/my-ip", REMOTE_ADDR="203.0.113.5", HTTP_CF_CONNECTING_IP="x")
+    assert invalid.content == b"203.0.113.5"
+
+
+@pytest.mark.parametrize(
+    ("count", "header", "expected"),
+    [
+        (1, "198.51.100.1", "198.51.100.1"),
+        (1, "6.6.6.6, 198.51.100.1", "198.51.100.1"),
+        (2, "6.6.6.6, 198.51.100.1, 10.0.0.2", "198.51.100.1"),
+        (2, "198.51.100.1", "127.0.0.1"),  # fewer hops than proxies: not trusted
+        (1, "198.51.100.1:5678", "198.51.100.1"),
+        (1, "[2001:db8::1]:443", "2001:db8::1"),
+    ],
+)
+def test_x_forwarded_for_is_read_from_the_right(client, prod, settings, count, header, expected):
+    settings.TRUSTED_CLIENT_IP_HEADER = "X-Forwarded-For"
+    settings.TRUSTED_PROXY_COUNT = count
+    assert client.get("/update/my-ip", HTTP_X_FORWARDED_FOR=header).content == expected.encode()
+
+
+def test_an_ip_rule_matches_the_trusted_header_address(client, prod, settings):
+    settings.TRUSTED_CLIENT_IP_HEADER = "X-Forwarded-For"
+    rules = [{"rule": "buildByIp", "buildId": "b100", "ipList": ["2001:DB8::7"]}]
+    publish(prod, releases={"latestReleaseBuildId": "b110", "releaseRedirections": rules})
+    response = client.get("/update/latest-mac.yml", HTTP_X_FORWARDED_FOR="2001:db8:0::7")
+    assert body(response) == b"version: 1.0.0\n"
+
+
+def test_feed_hosts_serve_the_feed_at_the_root(client, prod, settings):
+    settings.FEED_HOSTS = ["feed.example.com"]
+    settings.ALLOWED_HOSTS = ["feed.example.com", "testserver"]
+    response = client.get("/latest-mac.yml", HTTP_HOST="feed.example.com:8443")
+    assert body(response) == MAC_YML
+    assert client.get("/", HTTP_HOST="feed.example.com").status_code == 400
+    assert client.get("/my-ip", HTTP_HOST="FEED.example.com").status_code == 200
+    # Other hosts keep the normal layout.
+    assert client.get("/latest-mac.yml").status_code == 404
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML
+
+
+def test_download_hosts_do_not_serve_the_feed(client, prod, settings):
+    settings.DOWNLOAD_HOSTS = ["dl.example.com"]
+    settings.ALLOWED_HOSTS = ["dl.example.com", "testserver"]
+    # The download links' own routes answer there (400/404 for these), never the feed.
+    for path in ("/latest-mac.yml", "/update/latest-mac.yml"):
+        response = client.get(path, HTTP_HOST="dl.example.com")
+        assert response.status_code in (400, 404)
+        assert body(response) != MAC_YML
+
+
+def test_the_metadata_is_read_once_and_refreshed_when_production_changes(client, prod):
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML
+    # Written behind the feed's back (another process): the cached copy answers at first …
+    prod.write_bytes("desktop-releases.json", json.dumps({"latestReleaseBuildId": "b100"}).encode())
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML
+    # … and the changed ETag is noticed within the check interval.
+    time.sleep(CHECK_INTERVAL_SECONDS + 0.1)
+    assert body(client.get("/update/latest-mac.yml")) == b"version: 1.0.0\n"
+
+
+def test_invalidation_makes_a_promotion_visible_at_once(client, prod):
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML
+    prod.write_bytes("desktop-releases.json", json.dumps({"latestReleaseBuildId": "b100"}).encode())
+    metadata_invalidate()
+    assert body(client.get("/update/latest-mac.yml")) == b"version: 1.0.0\n"
+
+
+def test_a_missing_releases_file_means_no_rules(client, prod):
+    prod.delete("desktop-releases.json")
+    metadata_invalidate()
+    assert client.get("/update/latest-mac.yml").status_code == 404
+    assert body(client.get("/update/latest-mac-build-b110.yml")) == MAC_YML
+
+
+@pytest.mark.django_db
+def test_a_corrupt_builds_file_is_reported_and_direct_paths_keep_working(client, prod):
+    prod.write_bytes("desktop-builds.json", b"[{not json")
+    metadata_invalidate()
+    assert body(client.get("/update/latest-mac-build-b110.yml")) == MAC_YML
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML  # rules still apply
+    assert client.get("/update/latest-mac-1.1.0.yml").status_code == 404  # served as is
+    health = client.get("/healthz").json()["checks"]["feed_metadata"]
+    assert health["ok"] is False
+    assert "desktop-builds.json: invalid JSON" in health["error"]
+
+
+@pytest.mark.django_db
+def test_healthz_reports_a_missing_production_file(client, prod):
+    assert client.get("/healthz").json()["checks"]["feed_metadata"]["ok"] is True
+    prod.delete("desktop-builds.json")
+    metadata_invalidate()
+    health = client.get("/healthz").json()["checks"]["feed_metadata"]
+    assert health == {"ok": False, "error": "RuntimeError: desktop-builds.json: missing"}
+
+
+@pytest.mark.django_db
+def test_healthz_accepts_an_empty_production_bucket(client, fs_buckets):
+    metadata_invalidate()
+    assert client.get("/healthz").json()["checks"]["feed_metadata"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("app-1.0.0-build-231113r6n9icu7f.AppImage", "app-1.0.0.AppImage"),
+        ("App Setup 1.0.0 - Build 231113r6n9icu7f-x64.exe", "App Setup 1.0.0 - x64.exe"),
+        ("App 1.0.0 - Build 231113r6n9icu7f-arm64.dmg", "App 1.0.0 - arm64.dmg"),
+        ("App 1.0.0 - Build 231113r6n9icu7f-x64-mac.zip", "App 1.0.0 - x64-mac.zip"),
+        ("My App-1.1.0-build-abc123-x86_64.AppImage", "My App-1.1.0-x86_64.AppImage"),
+        ("my-app_1.1.0-build-abc123_amd64.deb", "my-app_1.1.0_amd64.deb"),
+        ("latest-mac-build-abc123.yml", "latest-mac.yml"),
+        ("folder/td-latest-build-abc123.json", "td-latest.json"),
+        ("plain.zip", "plain.zip"),
+    ],
+)
+def test_the_served_name_drops_only_the_build_id(key, name):
+    assert feed_filename(key) == name
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("latest-mac.yml", "manifest"),
+        ("latest-mac-build-abc.yml", "manifest"),
+        ("td-latest-1.0.0.json", "manifest"),
+        ("desktop-builds.json", "manifest"),
+        ("App-1.0.0-mac.zip", "immutable"),
+        ("App Setup 1.0.0 - Build abc-x64.exe", "immutable"),
+        ("app-build-abc.AppImage", "immutable"),
+        ("App-1.0.0-mac.zip.blockmap", "immutable"),
+        ("favicon.ico", "manifest"),
+    ],
+)
+def test_cache_control_by_kind(settings, key, kind):
+    settings.FEED_MANIFEST_CACHE_CONTROL = "manifest"
+    settings.FEED_IMMUTABLE_CACHE_CONTROL = "immutable"
+    assert cache_control_for(key) == kind
