@@ -58,6 +58,26 @@ def test_it_treats_macos_11_and_any_later_version_as_universal_capable(ua):
     assert client_facts(ua).mac_universal
 
 
+@pytest.mark.parametrize(
+    ("ua", "platform"),
+    [
+        # As the original's parser read them: "Linux" in Android's, "Mac OS X" in iOS's UA.
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
+            "linux",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+            "mac",
+        ),
+        ("Wget/1.21.3", "windows"),
+        ("Mozilla/5.0 (X11; FreeBSD amd64; rv:125.0) Gecko/20100101 Firefox/125.0", "windows"),
+    ],
+)
+def test_phones_and_other_systems_follow_the_original(ua, platform):
+    assert client_facts(ua).platform == platform
+
+
 def test_a_user_agent_that_is_not_a_mac_is_never_universal_capable():
     assert not client_facts("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)").mac_universal
 
