@@ -79,6 +79,23 @@ def test_it_waits_for_retry_after_on_a_secondary_rate_limit(fake_github):
     assert [r.status for r in fake_github.requests] == [403, 200]
 
 
+def test_it_waits_for_x_ratelimit_reset_on_the_primary_rate_limit(fake_github):
+    fake_github.rate_limit_exhausted(reset_in=1)
+    started = time.monotonic()
+    assert github.repo_get().default_branch == "main"
+    assert time.monotonic() - started >= 1.0
+    assert [r.status for r in fake_github.requests] == [403, 200]
+
+
+def test_a_rate_limit_longer_than_the_allowed_wait_fails_at_once(fake_github, settings):
+    settings.GITHUB_MAX_RATE_LIMIT_WAIT_SECONDS = 5
+    fake_github.rate_limit_exhausted(reset_in=3600)
+    started = time.monotonic()
+    with pytest.raises(github.GitHubError, match="GitHub 403: API rate limit exceeded"):
+        github.repo_get()
+    assert time.monotonic() - started < 5
+
+
 def test_it_gives_up_after_the_retries_with_githubs_message(fake_github, settings):
     settings.GITHUB_MAX_RETRIES = 1
     fake_github.fail(502, times=None)
@@ -138,4 +155,13 @@ def test_an_app_key_github_does_not_know_is_refused(fake_github, settings):
     ).decode()
     settings.GITHUB_APP_INSTALLATION_ID = 77
     with pytest.raises(github.GitHubError, match="GitHub 401"):
+        github.repo_get()
+
+
+def test_an_unreachable_github_is_a_github_error_naming_the_url(fake_github, settings):
+    from tests.fakes.s3_server import free_port
+
+    settings.GITHUB_MAX_RETRIES = 0
+    settings.GITHUB_API_URL = f"http://127.0.0.1:{free_port()}/api/v3"
+    with pytest.raises(github.GitHubError, match="cannot reach GitHub at http://127.0.0.1:"):
         github.repo_get()

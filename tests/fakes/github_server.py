@@ -118,6 +118,7 @@ class FakeGitHub:
             self.pull_requests: list[dict] = []
             self.faults: list[Fault] = []
             self.requests: list[SeenRequest] = []
+            self.latency = 0.0  # seconds each response takes (to make races overlap)
             self._ids = itertools.count(1000)
             root = self._commit(None, "Initial commit", _encode_files(files or {"README.md": ""}))
             self.branches[default_branch] = root.sha
@@ -156,6 +157,20 @@ class FakeGitHub:
             message="You have exceeded a secondary rate limit. Please wait a few minutes "
             "before you try again. If you reach out to GitHub Support for help, please "
             "include the request ID.",
+        )
+
+    def rate_limit_exhausted(self, *, reset_in: int = 1, times: int = 1) -> None:
+        """The primary rate limit, as GitHub sends it: 403, `X-RateLimit-Remaining: 0` and the
+        epoch second of the reset in `X-RateLimit-Reset` (no Retry-After)."""
+        self.fail(
+            403,
+            times=times,
+            headers={
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(int(time.time()) + reset_in),
+            },
+            message="API rate limit exceeded for installation ID 77. If you reach out to "
+            "GitHub Support for help, please include the request ID.",
         )
 
     def branch_create(
@@ -444,6 +459,8 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         auth = self.headers.get("Authorization", "")
         gh = self.gh
+        if gh.latency:
+            time.sleep(gh.latency)
         with gh.lock:
             status, headers, body = self._dispatch(path, query, raw, auth)
             gh.requests.append(SeenRequest(self.command, path, query, auth, status, time.time()))
