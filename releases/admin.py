@@ -122,6 +122,33 @@ class BuildAdmin(ReadOnlyAdmin):
         ("Timeline", {"fields": ["timeline"]}),
     ]
     readonly_fields = ["platform_list", "timeline", "payload"]
+    actions = ["rollback_to_build", "reconcile_production"]
+
+    @admin.action(description="Open a rollback to this live build", permissions=["rollback"])
+    def rollback_to_build(self, request, queryset):
+        from releases.services.rollback import RollbackError, rollback_open
+
+        for build in queryset:
+            try:
+                release = rollback_open(build=build, actor=request.user.get_username())
+            except RollbackError as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
+                continue
+            where = f"pull request #{release.pr_number}" if release.pr_number else "the admin"
+            self.message_user(request, f"rollback to {build} opened for review in {where}")
+
+    def has_rollback_permission(self, request):
+        return request.user.has_perm("releases.rollback_build")
+
+    @admin.action(description="Reconcile production now", permissions=["reconcile"])
+    def reconcile_production(self, request, queryset):
+        from releases import tasks
+
+        tasks.reconcile.delay()
+        self.message_user(request, "reconcile queued; its result appears in the audit trail")
+
+    def has_reconcile_permission(self, request):
+        return request.user.has_perm("releases.reconcile_production")
 
     @admin.display(description="payload")
     def payload(self, obj):
@@ -189,7 +216,7 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["build"]
     readonly_fields = ["payload_pretty"]
     exclude = ["payload"]
-    actions = ["retry_review", "retry_staging"]
+    actions = ["retry_review", "retry_staging", "approve_releases", "reject_releases"]
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
@@ -224,6 +251,28 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 
     def has_retry_staging_permission(self, request):
         return request.user.has_perm("releases.retry_build")
+
+    @admin.action(description="Approve (admin review)", permissions=["approve"])
+    def approve_releases(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject (admin review)", permissions=["approve"])
+    def reject_releases(self, request, queryset):
+        self._decide(request, queryset, approve=False)
+
+    def _decide(self, request, queryset, *, approve: bool) -> None:
+        from releases.services.approvals import DecisionRefused, release_decide
+
+        for release in queryset:
+            try:
+                outcome = release_decide(release=release, user=request.user, approve=approve)
+            except DecisionRefused as exc:
+                self.message_user(request, f"{release}: {exc}", level=messages.WARNING)
+                continue
+            self.message_user(request, f"{release}: {outcome}")
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("releases.approve_release")
 
 
 @admin.register(Approval)
