@@ -138,6 +138,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 8259 leaves duplicate names undefined: parsers disagree on which one wins, so a body
+    # that means two things (say, two buildIds) is refused rather than guessed at.
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"duplicate key {duplicate[:40]!r}")
+    return data
+
+
 def _unstorable_text(data: Any) -> bool:
     """True when a string or key holds NUL or a lone surrogate: valid JSON escapes that
     PostgreSQL's jsonb and UTF-8 cannot store. Iterative: depth is bounded by the parser."""
@@ -165,7 +176,9 @@ def _has_surrogate(text: str) -> bool:
 def payload_parse(*, body: bytes) -> dict[str, Any]:
     """The body as a validated JSON object, or PayloadError with a one-line message."""
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(
+            body.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+        )
     except UnicodeDecodeError:
         raise PayloadError("body is not UTF-8 text")
     except (ValueError, RecursionError) as exc:
