@@ -57,7 +57,4 @@ def reconcile() -> None:
     """Periodic (beat) reconcile of production with the desired state."""
     from releases.services.promotion import promotion_run
 
-    try:
-        promotion_run(reason="reconcile")
-    except NotImplementedError:
-        logger.info("reconcile: promotion is not implemented yet")
+    promotion_run(reason="reconcile", actor="reconcile (beat)")

@@ -1,0 +1,42 @@
+"""The periodic reconcile: scheduled by beat, repairs drift with an audit event (SPEC §7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from releases import tasks
+from releases.models import AuditEvent, ReleaseState
+from selfhosted.celery import app
+from tests.promotion_support import approve, production_contents, stage_build
+
+pytestmark = pytest.mark.django_db
+
+
+def test_beat_runs_the_reconcile_task_on_the_promotion_queue():
+    entry = app.conf.beat_schedule["reconcile"]
+
+    assert entry["task"] == "releases.tasks.reconcile"
+    assert app.amqp.router.route({}, "releases.tasks.reconcile")["queue"].name == "promotion"
+
+
+def test_the_reconcile_task_promotes_an_approval_whose_promotion_was_lost(fs_buckets):
+    build, files = stage_build("lost1")
+    release = approve(build)  # approved, but its promotion task never ran
+
+    tasks.reconcile.delay()
+
+    contents = production_contents()
+    assert {name: contents.get(name) for name in files} == files
+    release.refresh_from_db()
+    assert release.state == ReleaseState.LIVE
+    event = AuditEvent.objects.get(kind="reconcile.repaired")
+    assert event.actor == "reconcile (beat)" and event.data["copied"] == len(files)
+
+
+def test_the_reconcile_task_in_sync_writes_no_audit_event(fs_buckets):
+    tasks.reconcile.delay()
+    events = AuditEvent.objects.count()
+
+    tasks.reconcile.delay()
+
+    assert AuditEvent.objects.count() == events
