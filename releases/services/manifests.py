@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,10 +76,17 @@ def yml_name(platform: str, build_id: str) -> str:
     return f"latest-{PLATFORMS[platform]}build-{build_id}.yml"
 
 
-def build_plan(*, app_id: str, build_id: str) -> BuildPlan:
-    """Fetch the manifests (404 = platform not built) and list every file with its hashes."""
+def build_plan(
+    *, app_id: str, build_id: str, progress: Callable[[], None] | None = None
+) -> BuildPlan:
+    """Fetch the manifests (404 = platform not built) and list every file with its hashes.
+
+    `progress` is called between fetches (the caller renews its claim: retries can be slow).
+    """
     plan = BuildPlan()
     for platform in PLATFORMS:
+        if progress:
+            progress()
         td = td_name(platform, build_id)
         body = todesktop.fetch_small(app_id=app_id, name=td)
         if body is None:

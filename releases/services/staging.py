@@ -22,7 +22,12 @@ from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services import manifests
 from releases.services.audit import audit_record
 from releases.services.review import review_open
-from releases.services.staging_files import StagingFailed, files_stage, files_verify
+from releases.services.staging_files import (
+    StagingFailed,
+    files_stage,
+    files_verify,
+    lease_renew,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +95,9 @@ def _stage(build: Build, release: ReleaseRequest) -> None:
         release=release,
     )
     try:
-        plan = manifests.build_plan(app_id=build.app_id, build_id=build.build_id)
+        plan = manifests.build_plan(
+            app_id=build.app_id, build_id=build.build_id, progress=lambda: lease_renew(build=build)
+        )
     except manifests.ManifestError as exc:
         raise StagingFailed(str(exc))
     except todesktop.OriginError as exc:

@@ -105,7 +105,7 @@ def _run_pool(build: Build, bucket: buckets.Bucket, jobs: list[_Job]) -> None:
         try:
             while pending:
                 done, pending = wait(pending, timeout=heartbeat, return_when=FIRST_COMPLETED)
-                _lease_renew(build)
+                lease_renew(build=build)
                 for future in done:
                     staged = future.result()
                     if staged is not None:
@@ -117,7 +117,8 @@ def _run_pool(build: Build, bucket: buckets.Bucket, jobs: list[_Job]) -> None:
             raise
 
 
-def _lease_renew(build: Build) -> None:
+def lease_renew(*, build: Build) -> None:
+    """Keep the claim on a build fresh (see `staging.build_claim`)."""
     Build.objects.filter(pk=build.pk, status=BuildStatus.STAGING).update(updated_at=timezone.now())
 
 
