@@ -121,9 +121,7 @@ def test_it_refuses_everything_while_the_secret_is_unset(client, settings, relea
 @pytest.mark.parametrize(
     "body, message", [(b"not json", "not JSON"), (b"[1, 2]", "not a JSON object")]
 )
-def test_it_answers_400_for_a_signed_body_that_is_not_an_object(
-    client, body, headers_missing, message
-):
+def test_it_answers_400_for_a_signed_body_that_is_not_an_object(client, body, message):
     answer = deliver(client, "push", body)
 
     assert answer.status_code == 400 and message in answer.json()["error"]

@@ -199,3 +199,13 @@ def test_an_unreachable_github_fails_the_promotion_and_changes_nothing(gh, fs_bu
 
     assert production_contents() == {}
     assert "GitHub 401" in AuditEvent.objects.get(kind="promotion.failed").message
+
+
+def test_a_lasting_github_outage_is_recorded_once_not_on_every_reconcile(gh, fs_buckets):
+    gh.fail(401, times=None)
+
+    for _ in range(3):
+        with pytest.raises(CommandError):
+            call_command("reconcile", stdout=StringIO())
+
+    assert AuditEvent.objects.filter(kind="promotion.failed").count() == 1

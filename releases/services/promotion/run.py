@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from releases import buckets
 from releases.buckets import Bucket, BucketError
-from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
+from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.audit import audit_record
 from releases.services.promotion.desired import DesiredStateError, desired_state_read
 from releases.services.promotion.lock import promotion_lock
@@ -29,6 +29,9 @@ OPEN_STATES = (
     ReleaseState.MERGED,
     ReleaseState.FAILED,
 )
+
+
+OUTCOME_KINDS = ("promotion.failed", "promotion.succeeded", "reconcile.repaired")
 
 
 class PromotionFailed(Exception):
@@ -59,7 +62,7 @@ def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> Pro
         try:
             desired = desired_state_read(production=production)
         except DesiredStateError as exc:
-            audit_record(kind="promotion.failed", message=str(exc), actor=actor)
+            _record_failure_once(str(exc), actor=actor)
             raise PromotionFailed(str(exc)) from exc
         plan = promotion_plan(desired=desired, staging=staging, production=production)
         result = PromotionResult(plan=plan, dry_run=dry_run)
@@ -80,6 +83,19 @@ def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> Pro
     if result.written:
         _invalidate_feed_metadata()
     return result
+
+
+def _record_failure_once(message: str, *, actor: str) -> None:
+    """Audit a failure, but not the same one again on every periodic reconcile (an outage of
+    GitHub would otherwise add an event every few minutes)."""
+    last = (
+        AuditEvent.objects.filter(kind__in=OUTCOME_KINDS, build__isnull=True)
+        .order_by("-sequence")
+        .values_list("kind", "message")
+        .first()
+    )
+    if last != ("promotion.failed", message):
+        audit_record(kind="promotion.failed", message=message, actor=actor)
 
 
 def _copy(copy: Copy, *, staging: Bucket, production: Bucket) -> None:
