@@ -83,5 +83,6 @@ def _count(release: ReleaseRequest) -> str:
     from releases import tasks
 
     reason = f"{release} approved in the admin"
-    transaction.on_commit(lambda: tasks.promote.delay(reason, merged_by))
+    # robust: a broker outage is logged; the periodic reconcile promotes the approval anyway.
+    transaction.on_commit(lambda: tasks.promote.delay(reason, merged_by), robust=True)
     return "approved"

@@ -296,4 +296,5 @@ def _queue_promotion(*, reason: str, actor: str) -> None:
     from releases import tasks
 
     # After commit: the worker must see the merged state; a rolled-back delivery queues nothing.
-    transaction.on_commit(lambda: tasks.promote.delay(reason, actor))
+    # robust: a broker outage is logged, not a 500 to GitHub — the periodic reconcile repairs it.
+    transaction.on_commit(lambda: tasks.promote.delay(reason, actor), robust=True)
