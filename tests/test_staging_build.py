@@ -273,3 +273,23 @@ def test_a_malformed_yml_fails_the_build(origin):
     release = make_release(fake)
     build_stage(release_id=release.pk)
     assert "not YAML" in Build.objects.get(pk=release.build_id).failure_reason
+
+
+def test_downloads_of_one_build_run_in_a_bounded_pool(origin, settings):
+    settings.STAGING_CONCURRENCY = 2
+    for name in origin.build.artifact_names:
+        origin.slow(name, seconds_per_block=0.2)  # long enough for bodies to overlap
+    build_stage(release_id=make_release(origin.build).pk)
+    assert origin.max_in_flight == 2
+
+
+def test_an_oversized_body_is_stopped_and_fails_the_build(origin):
+    fake = origin.build
+    deb = fake.layout["linux"]["deb"]["x64"]
+    origin.serve(deb, b"x" * (fake.files[deb].size + 100_000))
+    release = make_release(fake)
+    build_stage(release_id=release.pk)
+    build = Build.objects.get(pk=release.build_id)
+    assert build.status == BuildStatus.FAILED
+    assert f"{deb}: size expected {fake.files[deb].size}, actual more" in build.failure_reason
+    assert not buckets.staging().exists(f"{fake.build_id}/{deb}")

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.conf import settings
 from django.utils import timezone
@@ -27,6 +28,17 @@ class StagingFailed(Exception):
 
 class _Cancelled(Exception):
     """Another download of the build failed; stop this one."""
+
+
+class StagingObserver(Protocol):
+    """Watches the bytes move (the progress bars of `manage.py stage`). `file_started` and
+    `file_advanced` are called from pool threads, `file_finished` from the calling thread."""
+
+    def file_started(self, name: str, size: int | None) -> None: ...
+
+    def file_advanced(self, name: str, count: int) -> None: ...
+
+    def file_finished(self, name: str, *, skipped: bool) -> None: ...
 
 
 @dataclass
@@ -63,11 +75,23 @@ class _Hasher:
         self.digests = {name: hashlib.new(name) for name in ("sha256", "sha512", "md5")}
         self.size = 0
 
-    def wrap(self, chunks: Iterable[bytes], stop: threading.Event | None = None) -> Iterator[bytes]:
+    def wrap(
+        self,
+        chunks: Iterable[bytes],
+        stop: threading.Event | None = None,
+        *,
+        name: str = "",
+        limit: int | None = None,
+    ) -> Iterator[bytes]:
         for chunk in chunks:
             if stop is not None and stop.is_set():
                 raise _Cancelled()
             self.size += len(chunk)
+            if limit is not None and self.size > limit:
+                # Stop an oversized (or endless) body now rather than store it and fail later.
+                raise StagingFailed(
+                    f"{name}: size expected {limit}, actual more (download stopped)"
+                )
             for digest in self.digests.values():
                 digest.update(chunk)
             yield chunk
@@ -77,7 +101,7 @@ class _Hasher:
         return Staged(name=name, size=self.size, source_url=source_url, **hexes)
 
 
-def files_stage(*, build: Build, plan: BuildPlan) -> None:
+def files_stage(*, build: Build, plan: BuildPlan, observer: StagingObserver | None = None) -> None:
     """Stage the manifests (already in memory), then every artifact and blockmap."""
     bucket = buckets.staging()
     previous = {
@@ -94,14 +118,18 @@ def files_stage(*, build: Build, plan: BuildPlan) -> None:
         _Job(build.app_id, build.build_id, name, True, [], previous.get(name))
         for name in plan.blockmaps
     ]
-    _run_pool(build, bucket, jobs)
+    _run_pool(build, bucket, jobs, observer)
 
 
-def _run_pool(build: Build, bucket: buckets.Bucket, jobs: list[_Job]) -> None:
+def _run_pool(
+    build: Build, bucket: buckets.Bucket, jobs: list[_Job], observer: StagingObserver | None = None
+) -> None:
     stop = threading.Event()
     heartbeat = max(settings.STAGING_LEASE_SECONDS / 4, 0.2)
     with ThreadPoolExecutor(settings.STAGING_CONCURRENCY, thread_name_prefix="staging") as pool:
-        pending: set[Future] = {pool.submit(_file_stage, bucket, job, stop) for job in jobs}
+        pending: set[Future] = {
+            pool.submit(_file_stage, bucket, job, stop, observer) for job in jobs
+        }
         try:
             while pending:
                 done, pending = wait(pending, timeout=heartbeat, return_when=FIRST_COMPLETED)
@@ -110,6 +138,8 @@ def _run_pool(build: Build, bucket: buckets.Bucket, jobs: list[_Job]) -> None:
                     staged = future.result()
                     if staged is not None:
                         _record(build, staged)
+                        if observer is not None:
+                            observer.file_finished(staged.name, skipped=staged.skipped)
         except BaseException:
             stop.set()  # running downloads stop at their next chunk; queued ones are cancelled
             for future in pending:
@@ -147,7 +177,12 @@ def _manifest_stage(bucket: buckets.Bucket, job: _Job, body: bytes) -> Staged:
     return hasher.staged(job.name, url)
 
 
-def _file_stage(bucket: buckets.Bucket, job: _Job, stop: threading.Event) -> Staged | None:
+def _file_stage(
+    bucket: buckets.Bucket,
+    job: _Job,
+    stop: threading.Event,
+    observer: StagingObserver | None = None,
+) -> Staged | None:
     """Runs in a pool thread: download → hash → bucket, streamed (never a whole file in memory)."""
     url = todesktop.file_url(app_id=job.app_id, name=job.name)
     if _still_staged(bucket, job):
@@ -155,10 +190,12 @@ def _file_stage(bucket: buckets.Bucket, job: _Job, stop: threading.Event) -> Sta
     try:
         download = todesktop.Download(app_id=job.app_id, name=job.name)
         hasher = _Hasher()
+        chunks = hasher.wrap(download.chunks(), stop, name=job.name, limit=_size_limit(job))
+        if observer is not None:
+            observer.file_started(job.name, download.size)
+            chunks = _observed(chunks, job.name, observer)
         content_type = buckets.content_type_for(job.name)
-        info = bucket.write(
-            job.key, hasher.wrap(download.chunks(), stop), content_type=content_type
-        )
+        info = bucket.write(job.key, chunks, content_type=content_type)
     except todesktop.NotFound:
         if job.optional:
             return None
@@ -170,6 +207,17 @@ def _file_stage(bucket: buckets.Bucket, job: _Job, stop: threading.Event) -> Sta
     if info.size != hasher.size:
         raise buckets.BucketError(f"{job.key}: wrote {hasher.size} bytes, bucket has {info.size}")
     return hasher.staged(job.name, url)
+
+
+def _observed(chunks: Iterable[bytes], name: str, observer: StagingObserver) -> Iterator[bytes]:
+    for chunk in chunks:
+        observer.file_advanced(name, len(chunk))
+        yield chunk
+
+
+def _size_limit(job: _Job) -> int | None:
+    sizes = [int(e.value) for e in job.expectations if e.field == "size"]
+    return max(sizes) if sizes else None
 
 
 def _record(build: Build, staged: Staged) -> None:

@@ -37,6 +37,8 @@ class FakeOrigin:
         self.documents = build.documents()
         self.overrides: dict[str, bytes] = {}
         self.log: list[LoggedRequest] = []
+        self.in_flight = 0  # bodies being sent right now
+        self.max_in_flight = 0  # the most bodies ever sent at once (bounded pools show here)
         self.lock = threading.Lock()
         self._fail: dict[str, list] = {}
         self._drop: dict[str, list] = {}
@@ -125,7 +127,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.end_headers()
         if not head:
-            self._body(name, body, start, end)
+            with origin.lock:
+                origin.in_flight += 1
+                origin.max_in_flight = max(origin.max_in_flight, origin.in_flight)
+            try:
+                self._body(name, body, start, end)
+            finally:
+                with origin.lock:
+                    origin.in_flight -= 1
 
     def _status(self, name: str) -> int:
         origin = self.origin
