@@ -150,7 +150,7 @@ def test_origin_500s_and_dropped_connections_are_retried(any_buckets, origin_for
     assert build.files.get(name=dmg).verification == "verified"
 
 
-def test_an_origin_that_stays_down_gives_a_task_retry_and_the_next_run_resumes(origin):
+def test_an_origin_that_stays_down_gives_a_task_retry_and_the_next_run_resumes(any_buckets, origin):
     fake = origin.build
     rpm = fake.layout["linux"]["rpm"]["x64"]
     origin.fail(rpm, times=4, status=503)  # one try + 3 retries, all 503
@@ -184,7 +184,7 @@ def test_a_redelivered_task_for_a_staged_build_downloads_nothing(origin):
     assert kinds(release.build).count("staging.file_staged") == len(expected_names(fake))
 
 
-def test_a_re_release_reuses_the_staged_files(origin):
+def test_a_re_release_reuses_the_staged_files(any_buckets, origin):
     fake = origin.build
     first = make_release(fake)
     build_stage(release_id=first.pk)
