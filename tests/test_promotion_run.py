@@ -7,7 +7,14 @@ import json
 import pytest
 
 from releases import buckets
-from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
+from releases.models import (
+    AuditEvent,
+    Build,
+    BuildStatus,
+    ReleaseRequest,
+    ReleaseState,
+    Verification,
+)
 from releases.services.promotion import PromotionFailed, promotion_run
 from tests.promotion_support import ManifestPoller, approve, production_contents, stage_build
 
@@ -138,3 +145,15 @@ def test_a_poller_never_sees_a_manifest_naming_a_missing_file(s3_buckets):
 
     assert poller.dangling == []
     assert poller.rounds > 3 and poller.partial_rounds > 0  # it really watched the copies
+
+
+def test_a_build_with_a_file_that_failed_verification_is_never_promoted(fs_buckets):
+    build, files = stage_build("bad1")
+    approve(build)
+    build.files.filter(name=next(iter(files))).update(verification=Verification.MISMATCH)
+
+    with pytest.raises(PromotionFailed, match="failed verification"):
+        promotion_run(reason="approved")
+
+    assert production_contents() == {}
+    assert AuditEvent.objects.filter(kind="promotion.failed", build=build).exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission, User
 
 from releases import tasks
 from releases.models import AuditEvent, ReleaseState
@@ -40,3 +41,34 @@ def test_the_reconcile_task_in_sync_writes_no_audit_event(fs_buckets):
     tasks.reconcile.delay()
 
     assert AuditEvent.objects.count() == events
+
+
+def test_a_release_manager_can_queue_a_reconcile_from_the_admin(client, fs_buckets):
+    build, files = stage_build("adm2")
+    approve(build)
+    manager = User.objects.create_user("rm", is_staff=True)
+    manager.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_build", "reconcile_production"])
+    )
+    client.force_login(manager)
+
+    client.post(
+        "/admin/releases/build/", {"action": "reconcile_production", "_selected_action": [build.pk]}
+    )
+
+    assert set(files) <= set(production_contents())
+    assert AuditEvent.objects.filter(kind="reconcile.repaired").exists()
+
+
+def test_without_the_reconcile_permission_the_action_is_not_offered(client, fs_buckets):
+    build, _ = stage_build("adm3")
+    approve(build)
+    viewer = User.objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_build"))
+    client.force_login(viewer)
+
+    client.post(
+        "/admin/releases/build/", {"action": "reconcile_production", "_selected_action": [build.pk]}
+    )
+
+    assert production_contents() == {}

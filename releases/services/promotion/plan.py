@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from releases.buckets import Bucket, ObjectInfo
-from releases.models import BuildFile
+from releases.models import BuildFile, Verification
 from releases.services.promotion.desired import (
     BUILDS_FILE,
     RELEASES_FILE,
@@ -87,12 +87,14 @@ def _build_copies(build_id: str, *, staging: Bucket, production: Bucket) -> list
     staged = {info.key[len(prefix) :]: info for info in staging.list(prefix)}
     if not staged:
         return f"no files under {prefix} in staging"
-    expected = set(
-        BuildFile.objects.filter(build__build_id=build_id).values_list("name", flat=True)
-    )
-    absent = sorted(expected - set(staged))
+    known = BuildFile.objects.filter(build__build_id=build_id)
+    absent = sorted(set(known.values_list("name", flat=True)) - set(staged))
     if absent:
         return f"{len(absent)} file(s) missing from staging, e.g. {absent[0]}"
+    # Bytes that did not match the build's manifests must never reach users, reviewed or not.
+    bad = sorted(known.filter(verification=Verification.MISMATCH).values_list("name", flat=True))
+    if bad:
+        return f"{len(bad)} file(s) failed verification in staging, e.g. {bad[0]}"
     copies = []
     for name, info in sorted(staged.items()):
         if not same_object(info, production.head(name)):
