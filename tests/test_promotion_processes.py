@@ -105,7 +105,7 @@ def _lock_times(output: str) -> dict[str, float]:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_promotions_started_together_run_one_after_the_other(s3_buckets):
-    build, files = stage_build("both1", binaries=50, size=1000)
+    build, files = stage_build("both1", binaries=80, size=1000)
     approve(build, release_info={"latestReleaseBuildId": "both1"})
     env = subprocess_env()
 
