@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,14 +77,22 @@ def yml_name(platform: str, build_id: str) -> str:
 
 
 def build_plan(
-    *, app_id: str, build_id: str, progress: Callable[[], None] | None = None
+    *,
+    app_id: str,
+    build_id: str,
+    progress: Callable[[], None] | None = None,
+    platforms: Collection[str] | None = None,
 ) -> BuildPlan:
     """Fetch the manifests (404 = platform not built) and list every file with its hashes.
 
     `progress` is called between fetches (the caller renews its claim: retries can be slow).
+    `platforms` limits which platforms' manifests are fetched (`manage.py stage --mac`); None
+    means all three.
     """
     plan = BuildPlan()
     for platform in PLATFORMS:
+        if platforms is not None and platform not in platforms:
+            continue
         if progress:
             progress()
         td = td_name(platform, build_id)
@@ -103,7 +111,8 @@ def build_plan(
         plan.manifests[twin] = twin_body
         yml_manifest_read(plan, name=twin, body=twin_body)
     if not plan.platforms:
-        raise NoManifests(f"no manifest found for build {build_id} (all three are 404)")
+        searched = "all three are" if platforms is None else f"{', '.join(platforms)}:"
+        raise NoManifests(f"no manifest found for build {build_id} ({searched} 404)")
     return plan
 
 

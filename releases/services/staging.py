@@ -11,6 +11,7 @@ retried task resumes where the last one stopped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,6 +25,7 @@ from releases.services.audit import audit_record
 from releases.services.review import review_open
 from releases.services.staging_files import (
     StagingFailed,
+    StagingObserver,
     files_stage,
     files_verify,
     lease_renew,
@@ -47,8 +49,18 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     return (todesktop.OriginUnavailable, buckets.BucketError, OSError, BotoCoreError, ClientError)
 
 
-def build_stage(*, release_id: int) -> None:
-    """Stage every file of the release's build, verify it, then open the review."""
+def build_stage(
+    *,
+    release_id: int,
+    platforms: Collection[str] | None = None,
+    open_review: bool = True,
+    observer: StagingObserver | None = None,
+) -> None:
+    """Stage every file of the release's build, verify it, then open the review.
+
+    `manage.py stage` passes the rest: `platforms` limits the manifests fetched (None: all),
+    `open_review=False` leaves the release awaiting review, `observer` sees the bytes move.
+    """
     from releases.tasks import TransientError
 
     release = ReleaseRequest.objects.select_related("build").filter(pk=release_id).first()
@@ -56,7 +68,7 @@ def build_stage(*, release_id: int) -> None:
         return
     build = release.build
     if build.status in STAGED_STATUSES:
-        staging_reuse(release=release)
+        staging_reuse(release=release, open_review=open_review)
         return
     if build.status in FINAL_STATUSES:
         _release_fail(release, f"build {build.build_id} is {build.status}: {build.failure_reason}")
@@ -65,7 +77,7 @@ def build_stage(*, release_id: int) -> None:
         # Another worker holds a fresh lease; come back once it has finished (or died).
         raise TransientError(f"build {build.build_id} is being staged by another worker")
     try:
-        _stage(build, release)
+        _stage(build, release, platforms=platforms, open_review=open_review, observer=observer)
     except StagingFailed as exc:
         staging_fail(build=build, release=release, reason=str(exc))
     except _transient_errors() as exc:
@@ -88,7 +100,14 @@ def build_claim(*, build: Build) -> bool:
     return claimed == 1
 
 
-def _stage(build: Build, release: ReleaseRequest) -> None:
+def _stage(
+    build: Build,
+    release: ReleaseRequest,
+    *,
+    platforms: Collection[str] | None = None,
+    open_review: bool = True,
+    observer: StagingObserver | None = None,
+) -> None:
     audit_record(
         kind="staging.started",
         message=f"staging {build.build_id} from {settings.TODESKTOP_DOWNLOAD_BASE_URL}",
@@ -96,7 +115,10 @@ def _stage(build: Build, release: ReleaseRequest) -> None:
     )
     try:
         plan = manifests.build_plan(
-            app_id=build.app_id, build_id=build.build_id, progress=lambda: lease_renew(build=build)
+            app_id=build.app_id,
+            build_id=build.build_id,
+            progress=lambda: lease_renew(build=build),
+            platforms=platforms,
         )
     except manifests.ManifestError as exc:
         raise StagingFailed(str(exc))
@@ -105,7 +127,7 @@ def _stage(build: Build, release: ReleaseRequest) -> None:
             raise
         raise StagingFailed(f"manifests: {exc}")
     _plan_record(build, release, plan)
-    files_stage(build=build, plan=plan)
+    files_stage(build=build, plan=plan, observer=observer)
     summary = files_verify(build=build, plan=plan)
     now = timezone.now()
     Build.objects.filter(pk=build.pk).update(
@@ -113,7 +135,10 @@ def _stage(build: Build, release: ReleaseRequest) -> None:
     )
     audit_record(kind="staging.verified", message=summary, release=release)
     release.refresh_from_db()
-    review_open(release=release)
+    if open_review:
+        review_open(release=release)
+    else:
+        review_defer(release=release)
 
 
 def _plan_record(build: Build, release: ReleaseRequest, plan: manifests.BuildPlan) -> None:
@@ -132,7 +157,7 @@ def _plan_record(build: Build, release: ReleaseRequest, plan: manifests.BuildPla
     )
 
 
-def staging_reuse(*, release: ReleaseRequest) -> None:
+def staging_reuse(*, release: ReleaseRequest, open_review: bool = True) -> None:
     """A re-release (or a redelivered task after staging finished): no download, open review."""
     if release.state == ReleaseState.PENDING:
         audit_record(
@@ -140,7 +165,24 @@ def staging_reuse(*, release: ReleaseRequest) -> None:
             message=f"build {release.build.build_id} is already staged; reusing its files",
             release=release,
         )
-    review_open(release=release)
+    if open_review:
+        review_open(release=release)
+    else:
+        review_defer(release=release)
+
+
+def review_defer(*, release: ReleaseRequest) -> None:
+    """Staged without opening the review (`manage.py stage --no-review`): the release waits;
+    the admin's "Retry review" opens it later."""
+    updated = ReleaseRequest.objects.filter(pk=release.pk, state=ReleaseState.PENDING).update(
+        state=ReleaseState.AWAITING_REVIEW, updated_at=timezone.now()
+    )
+    if updated:
+        audit_record(
+            kind="review.deferred",
+            message="staged; the review was not opened (--no-review)",
+            release=release,
+        )
 
 
 def staging_fail(*, build: Build, release: ReleaseRequest, reason: str) -> None:
