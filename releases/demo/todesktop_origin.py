@@ -1,0 +1,219 @@
+"""A fake ToDesktop download host: a real HTTP server on loopback serving a realistic build.
+
+The build (`FakeBuild`, in `todesktop_build`) has td JSON manifests and electron-builder yml
+twins with correct hashes, installer names with spaces, blockmaps for some files and 404 for
+others, and generated contents of any size (streamed, never held in memory).
+
+`FakeOrigin` serves it at `<url>/<appId>/<name>` (GET and HEAD, `Range: bytes=N-[M]`) with
+fault switches — `fail` (n × 500), `drop` (connection closed half-way through a body), `slow`,
+`corrupt` (one byte flipped) — and a request log tests can inspect.
+
+It lives here, outside tests/, because `manage.py demo` serves it to show the whole flow without
+a ToDesktop account; the tests import it through `tests.fakes.todesktop_origin`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+from releases.demo.todesktop_build import BLOCK, REAL_HOST, FakeBuild, FakeFile
+
+__all__ = ["REAL_HOST", "FakeBuild", "FakeFile", "FakeOrigin", "LoggedRequest", "start_origin"]
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    name: str
+    range: str | None
+    status: int
+
+
+class FakeOrigin:
+    def __init__(self, build: FakeBuild) -> None:
+        self.build = build
+        self.documents = build.documents()
+        self.overrides: dict[str, bytes] = {}
+        self.log: list[LoggedRequest] = []
+        self.in_flight = 0  # bodies being sent right now
+        self.max_in_flight = 0  # the most bodies ever sent at once (bounded pools show here)
+        self.lock = threading.Lock()
+        self._fail: dict[str, list] = {}
+        self._drop: dict[str, list] = {}
+        self._slow: dict[str, float] = {}
+        self._corrupt: dict[str, int] = {}
+        origin = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.origin = origin
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    # --- fault switches ---------------------------------------------------------------------
+    def fail(self, name: str, *, times: int = 1, status: int = 500) -> None:
+        """The next `times` requests for `name` get `status`."""
+        self._fail[name] = [times, status]
+
+    def drop(self, name: str, *, after: int | None = None, times: int = 1) -> None:
+        """The next `times` bodies of `name` stop after `after` bytes (default: half)."""
+        self._drop[name] = [times, after]
+
+    def slow(self, name: str, *, seconds_per_block: float) -> None:
+        """Sleep this long before every 64 KiB block of `name`."""
+        self._slow[name] = seconds_per_block
+
+    def corrupt(self, name: str, *, offset: int | None = None) -> None:
+        """Serve `name` with one byte flipped (the manifests keep the true hashes)."""
+        self._corrupt[name] = self.build.files[name].size // 2 if offset is None else offset
+
+    def serve(self, name: str, body: bytes) -> None:
+        """Serve `body` for `name` instead of the generated content (e.g. a hostile manifest)."""
+        self.overrides[name] = body
+
+    def requested(self, name: str) -> list[LoggedRequest]:
+        return [entry for entry in self.log if entry.name == name]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _take(self, switches: dict, name: str) -> tuple | None:
+        """Use one shot of a switch: (value,) while it lasts, else None."""
+        with self.lock:
+            entry = switches.get(name)
+            if not entry or entry[0] <= 0:
+                return None
+            entry[0] -= 1
+            return (entry[1],)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    origin: FakeOrigin
+
+    def log_message(self, format, *args):  # keep test output quiet
+        pass
+
+    def do_HEAD(self) -> None:
+        self._serve(head=True)
+
+    def do_GET(self) -> None:
+        self._serve(head=False)
+
+    def _serve(self, *, head: bool) -> None:
+        origin = self.origin
+        prefix = f"/{origin.build.app_id}/"
+        path = self.path.split("?", 1)[0]
+        name = unquote(path[len(prefix) :]) if path.startswith(prefix) else ""
+        status = self._status(name)
+        with origin.lock:
+            origin.log.append(LoggedRequest(self.command, name, self.headers.get("Range"), status))
+        if status != 200:
+            return self._empty(status)
+        body, size = self._source(name)
+        start, end = self._range(size)
+        self.send_response(206 if (start, end) != (0, size) else 200)
+        if (start, end) != (0, size):
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        if not head:
+            with origin.lock:
+                origin.in_flight += 1
+                origin.max_in_flight = max(origin.max_in_flight, origin.in_flight)
+            try:
+                self._body(name, body, start, end)
+            finally:
+                with origin.lock:
+                    origin.in_flight -= 1
+
+    def _status(self, name: str) -> int:
+        origin = self.origin
+        if not name or (
+            name not in origin.overrides
+            and name not in origin.documents
+            and name not in origin.build.files
+        ):
+            return 404
+        failure = origin._take(origin._fail, name)
+        return failure[0] if failure else 200
+
+    def _source(self, name: str):
+        origin = self.origin
+        if name in origin.overrides:
+            return origin.overrides[name], len(origin.overrides[name])
+        if name in origin.documents:
+            return origin.documents[name], len(origin.documents[name])
+        return None, origin.build.files[name].size
+
+    def _range(self, size: int) -> tuple[int, int]:
+        header = self.headers.get("Range", "")
+        if not header.startswith("bytes=") or "," in header:
+            return 0, size
+        first, _, last = header[6:].partition("-")
+        if not first.isdigit() or int(first) >= size:
+            return 0, size
+        end = int(last) + 1 if last.isdigit() else size
+        return int(first), min(end, size)
+
+    def _chunks(self, name: str, body: bytes | None, start: int, end: int) -> Iterator[bytes]:
+        if body is not None:
+            for offset in range(start, end, BLOCK):
+                yield body[offset : min(offset + BLOCK, end)]
+            return
+        yield from self.origin.build.files[name].chunks(start, end)
+
+    def _body(self, name: str, body: bytes | None, start: int, end: int) -> None:
+        origin = self.origin
+        drop = origin._take(origin._drop, name)
+        limit = None
+        if drop is not None:
+            limit = drop[0] if drop[0] is not None else (end - start) // 2
+        corrupt_at = origin._corrupt.get(name)
+        delay = origin._slow.get(name, 0.0)
+        sent = 0
+        position = start
+        for chunk in self._chunks(name, body, start, end):
+            if delay:
+                time.sleep(delay)
+            if corrupt_at is not None and position <= corrupt_at < position + len(chunk):
+                index = corrupt_at - position
+                chunk = chunk[:index] + bytes([chunk[index] ^ 0xFF]) + chunk[index + 1 :]
+            if limit is not None and sent + len(chunk) >= limit:
+                self.wfile.write(chunk[: max(limit - sent, 0)])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)  # a dropped connection half-way through the body
+                return
+            try:
+                self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+                return
+            sent += len(chunk)
+            position += len(chunk)
+
+    def _empty(self, status: int) -> None:
+        body = f"{status}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def start_origin(build: FakeBuild | None = None) -> FakeOrigin:
+    return FakeOrigin(build or FakeBuild())
