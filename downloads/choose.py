@@ -103,7 +103,9 @@ class ClientFacts:
 @functools.lru_cache(maxsize=4096)
 def client_facts(user_agent: str) -> ClientFacts:
     """Platform and mac capability of a User-Agent, through ua-parser (cached: links are hot)."""
-    os = ua_parser.parse_os(user_agent)
+    # The OS token comes first in every real User-Agent (< 300 characters); parsing at most
+    # 512 keeps a padded header from costing more than a real one.
+    os = ua_parser.parse_os(user_agent[:512])
     family = os.family if os else ""
     if family in MAC_FAMILIES:
         platform = "mac"

@@ -213,3 +213,8 @@ def test_a_manifest_of_the_wrong_shape_is_a_404_not_a_crash():
         with pytest.raises(ChoiceError) as caught:
             artifact_choose(plan, manifest)
         assert caught.value.status == 404
+
+
+def test_a_padded_user_agent_is_read_from_its_start():
+    padded = UA["safari-14"] + " " + "x" * 20000
+    assert client_facts(padded) == client_facts(UA["safari-14"])
