@@ -4,6 +4,8 @@ rules the feed follows except IP rules, see promotions, and work at `/` of DOWNL
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
 import pytest
@@ -296,3 +298,46 @@ def test_an_entry_path_that_exists_is_served_before_the_name_in_its_url(client, 
         response = link(client, f"/download/builds/{build_id}/mac")
         assert content(response) == body
         assert response["Content-Disposition"] == f'attachment; filename="{name}"'
+
+
+class DenyingS3(BaseHTTPRequestHandler):
+    """An S3 endpoint whose key lacks read permission: 403 AccessDenied for everything."""
+
+    def _deny(self) -> None:
+        body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        self.send_response(403)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = _deny
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def denying_storage(settings):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DenyingS3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.STORAGE_BACKEND = "s3"
+    settings.AWS_S3_ENDPOINT_URL = f"http://127.0.0.1:{server.server_port}"
+    settings.AWS_S3_REGION_NAME = "us-east-1"
+    settings.S3_CREDENTIALS = {
+        role: {"access_key": "no", "secret_key": "no"} for role in settings.S3_ROLES
+    }
+    buckets.reset()
+    metadata_invalidate()
+    yield
+    server.shutdown()
+    server.server_close()
+    buckets.reset()
+
+
+def test_a_storage_that_refuses_access_is_a_503_not_a_500(client, denying_storage):
+    response = link(client)
+    assert (response.status_code, response.content) == (503, b"Storage unavailable")
+    described = link(client, HTTP_ACCEPT="application/json")
+    assert (described.status_code, described.json()) == (503, {"error": "Storage unavailable"})
