@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import Task, shared_task
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -17,15 +18,25 @@ class ReliableTask(Task):
     """Default for our tasks: retry transient errors with exponential backoff and a cap."""
 
     autoretry_for = (TransientError, ConnectionError, TimeoutError)
-    retry_backoff = 5
+    retry_backoff = settings.TASK_RETRY_BACKOFF_SECONDS
     retry_backoff_max = 600
     retry_jitter = True
-    max_retries = 8
+    max_retries = settings.TASK_MAX_RETRIES
     acks_late = True
     reject_on_worker_lost = True
 
 
-@shared_task(base=ReliableTask, name="releases.tasks.stage_build")
+class StagingTask(ReliableTask):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """Out of retries (or an unexpected error): make the failure visible, never silent."""
+        from releases.services.staging import staging_give_up
+
+        release_id = kwargs.get("release_id", args[0] if args else None)
+        if release_id is not None:
+            staging_give_up(release_id=release_id, reason=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(base=StagingTask, name="releases.tasks.stage_build")
 def stage_build(release_id: int) -> None:
     """Queue `staging`: download, verify, then open the review."""
     from releases.services.staging import build_stage

@@ -240,6 +240,12 @@ CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", False)
 # that is still running; a dead worker's task comes back after this many seconds.
 CELERY_VISIBILITY_TIMEOUT = _read("CELERY_VISIBILITY_TIMEOUT", env.int, 4 * 3600)
 RECONCILE_INTERVAL_SECONDS = _read("RECONCILE_INTERVAL_SECONDS", env.int, 600)
+# Retries of a task after a transient error: exponential backoff from this many seconds
+# (capped at 10 minutes, with jitter), then the task gives up and the failure is recorded.
+TASK_MAX_RETRIES = _read("TASK_MAX_RETRIES", env.int, 8)
+TASK_RETRY_BACKOFF_SECONDS = _read("TASK_RETRY_BACKOFF_SECONDS", env.int, 5)
+if TASK_MAX_RETRIES < 0 or TASK_RETRY_BACKOFF_SECONDS < 1:
+    _fail("TASK_MAX_RETRIES / TASK_RETRY_BACKOFF_SECONDS: must be >= 0 / >= 1")
 
 # --- ToDesktop (SPEC §4, §5) -------------------------------------------------------------------
 

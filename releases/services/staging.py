@@ -199,3 +199,22 @@ def _release_fail(release: ReleaseRequest, reason: str) -> None:
     ReleaseRequest.objects.filter(pk=release.pk).update(
         state=ReleaseState.FAILED, failure_reason=reason, updated_at=timezone.now()
     )
+
+
+def staging_give_up(*, release_id: int, reason: str) -> None:
+    """The staging task ran out of retries (ToDesktop or the bucket never recovered).
+
+    The release request fails visibly (a release manager retries it from the admin). The build
+    fails too unless another worker is staging it right now (that run owns the build's state).
+    """
+    release = ReleaseRequest.objects.select_related("build").filter(pk=release_id).first()
+    if release is None or release.state != ReleaseState.PENDING:
+        return
+    reason = f"staging gave up after retries: {reason}"
+    build = release.build
+    Build.objects.filter(pk=build.pk, status=BuildStatus.RECEIVED).update(
+        status=BuildStatus.FAILED, failure_reason=reason, updated_at=timezone.now()
+    )
+    _release_fail(release, reason)
+    audit_record(kind="staging.failed", message=reason, release=release)
+    logger.error("staging of %s gave up: %s", build.build_id, reason)
