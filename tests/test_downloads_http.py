@@ -71,7 +71,8 @@ def test_a_range_request_on_a_link_answers_like_the_feed(client, production_data
     via_link, via_feed = link(client, **headers), feed(client, INSTALLER, **headers)
     assert via_link.status_code == via_feed.status_code
     assert via_link.get("Content-Range") == via_feed.get("Content-Range")
-    assert via_link.get("Content-Length") == via_feed.get("Content-Length")
+    if via_link.status_code in (200, 206):
+        assert via_link["Content-Length"] == via_feed["Content-Length"]
     if via_link.status_code == 206 and ";" not in via_link["Content-Type"]:
         assert content(via_link) == content(via_feed)
     if "," in headers["HTTP_RANGE"]:
