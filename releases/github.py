@@ -22,6 +22,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ParamSpec, TypeVar
 
 import requests
@@ -73,6 +74,8 @@ class PullInfo:
     head_ref: str
     head_sha: str
     base_ref: str
+    merged_by: str = ""  # login of whoever merged it
+    merged_at: datetime | None = None
 
 
 def _message(exc: GithubException) -> str:
@@ -168,6 +171,8 @@ def _pull_info(pull: PullRequest) -> PullInfo:
         head_ref=pull.head.ref,
         head_sha=pull.head.sha,
         base_ref=pull.base.ref,
+        merged_by=pull.merged_by.login if pull.merged and pull.merged_by else "",
+        merged_at=pull.merged_at,
     )
 
 

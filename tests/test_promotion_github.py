@@ -148,6 +148,10 @@ def test_reconcile_repairs_a_missed_merge_webhook_then_reports_in_sync(gh, fs_bu
     assert contents["desktop-builds.json"] == gh.file("desktop-builds.json").encode()
     release.refresh_from_db()
     assert release.state == ReleaseState.LIVE
+    assert release.merged_by == "grace"  # taken from GitHub, as the webhook never said it
+    assert release.merged_at is not None
+    live = AuditEvent.objects.get(kind="release.live", release=release)
+    assert live.actor == "grace" and "merged by grace" in live.message
     assert AuditEvent.objects.filter(kind="reconcile.repaired").count() == 1
     again = StringIO()
     call_command("reconcile", stdout=again)

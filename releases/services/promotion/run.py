@@ -186,10 +186,17 @@ def _merged(release: ReleaseRequest, *, plan: Plan) -> bool:
     from releases import github
 
     try:
-        return github.pull_get(release.pr_number).merged
+        pull = github.pull_get(release.pr_number)
     except github.GitHubError as exc:
         logger.warning("cannot ask GitHub about PR #%s: %s", release.pr_number, exc)
         return True
+    if pull.merged and not release.merged_by:
+        # The merge webhook was missed: take who merged it, and when, from GitHub itself.
+        release.merged_by, release.merged_at = pull.merged_by, pull.merged_at
+        ReleaseRequest.objects.filter(pk=release.pk).update(
+            merged_by=pull.merged_by, merged_at=pull.merged_at
+        )
+    return pull.merged
 
 
 def _invalidate_feed_metadata() -> None:
