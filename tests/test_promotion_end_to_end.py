@@ -60,7 +60,9 @@ def not_eager():
     app.conf.task_always_eager = eager
 
 
-def test_a_release_goes_from_todesktop_webhook_to_production(client, settings, tmp_path, not_eager):
+def test_a_release_goes_from_todesktop_webhook_to_production(
+    client, settings, tmp_path, not_eager, any_buckets
+):
     fake = FakeBuild()
     origin = start_origin(fake)
     github = start_github_server()
@@ -69,9 +71,6 @@ def test_a_release_goes_from_todesktop_webhook_to_production(client, settings, t
     use_fake_github(settings, github)
     settings.WEBHOOK_HMAC_KEY = HMAC_KEY
     settings.TODESKTOP_APP_ID = fake.app_id
-    settings.STORAGE_BACKEND = "filesystem"
-    settings.BUCKETS_DIR = tmp_path / "buckets"
-    buckets.reset()
     env = subprocess_env(
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         CELERY_TASK_ALWAYS_EAGER="false",
@@ -106,6 +105,16 @@ def test_a_release_goes_from_todesktop_webhook_to_production(client, settings, t
         release = ReleaseRequest.objects.get(build__build_id=fake.build_id)
         _wait(lambda: _state(release) == ReleaseState.IN_REVIEW, 30, "the PR to be recorded")
         release.refresh_from_db()
+        # staged: every file in staging, verified against the manifests, in one PR
+        build = Build.objects.get(build_id=fake.build_id)
+        assert build.staged_at is not None
+        files = list(build.files.all())
+        assert {f.name for f in files} >= set(fake.files)
+        assert all(f.verification in ("verified", "unchecked") for f in files)
+        installers = [f for f in files if not f.name.endswith((".blockmap", ".yml", ".json"))]
+        assert installers and all(f.verification == "verified" for f in installers)
+        [pull] = gh.pulls("open")
+        assert all(f.name in pull["body"] for f in files)
         gh.merge(release.pr_number, merged_by="grace")
         answer = deliver_github(client, "pull_request", merged_event(gh, release.pr_number))
         assert answer.status_code == 200 and answer.json()["handled"] is True
