@@ -22,8 +22,9 @@ def _short(name: str) -> str:
 class StagingProgress:
     """A `ManualObserver` (releases.services.manual) that draws tqdm bars."""
 
-    def __init__(self, *, stream: TextIO, quiet: bool = False) -> None:
+    def __init__(self, *, stream: TextIO, quiet: bool = False, indent: str = "") -> None:
         self.stream = stream
+        self.indent = indent
         self.quiet = quiet
         self.bars_enabled = not quiet and _isatty(stream)
         self.lock = threading.Lock()
@@ -37,9 +38,9 @@ class StagingProgress:
             return
         with self.lock:
             if self.overall is not None:
-                self.overall.write(message, file=self.stream)
+                self.overall.write(self.indent + message, file=self.stream)
             else:
-                self.stream.write(message + "\n")
+                self.stream.write(self.indent + message + "\n")
                 self.stream.flush()
 
     def planned(self, *, sizes: dict[str, int | None]) -> None:
@@ -80,7 +81,7 @@ class StagingProgress:
                 bar.close()
         if not self.bars_enabled and not self.quiet:
             verb = "already staged" if skipped else "staged"
-            self.stream.write(f"  {verb}: {name}\n")
+            self.stream.write(f"{self.indent}  {verb}: {name}\n")
             self.stream.flush()
 
     def close(self) -> None:
