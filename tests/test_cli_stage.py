@@ -334,3 +334,21 @@ def test_as_a_process_an_error_is_one_line_and_a_non_zero_exit(tmp_path):
         assert done.returncode == 1
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "cannot reach ToDesktop" in done.stderr
+
+
+def test_with_the_github_backend_it_opens_the_release_pull_request(origin, fake_github):
+    fake = origin.build
+    info = json.dumps({"latestReleaseBuildId": fake.build_id})
+    output = stage(fake.build_id, "--release-info", info, "--quiet")
+
+    (pull,) = fake_github.pulls()
+    assert pull["title"] == f"[release] Add build {fake.build_id} (v1.2.0)"
+    branch = pull["head"]["ref"]
+    assert branch == f"release-build-{fake.build_id}"
+    builds = json.loads(fake_github.file("desktop-builds.json", branch))
+    assert [b["id"] for b in builds] == [fake.build_id]
+    releases = json.loads(fake_github.file("desktop-releases.json", branch))
+    assert releases["latestReleaseBuildId"] == fake.build_id
+    release = ReleaseRequest.objects.get()
+    assert release.state == ReleaseState.IN_REVIEW
+    assert f"review: pull request #{pull['number']} {release.pr_url}" in output

@@ -173,7 +173,7 @@ def staging_reuse(*, release: ReleaseRequest, open_review: bool = True) -> None:
 
 def review_defer(*, release: ReleaseRequest) -> None:
     """Staged without opening the review (`manage.py stage --no-review`): the release waits;
-    the admin's "Retry review" opens it later."""
+    the admin action "Retry opening the review (PR)" opens it later."""
     updated = ReleaseRequest.objects.filter(pk=release.pk, state=ReleaseState.PENDING).update(
         state=ReleaseState.AWAITING_REVIEW, updated_at=timezone.now()
     )

@@ -35,7 +35,13 @@ class Command(BaseCommand):
             parser.add_argument(
                 f"--{platform}", action="store_true", help=f"stage the {platform} files"
             )
-        parser.add_argument("--version", dest="app_version", default="", metavar="X")
+        parser.add_argument(
+            "--version",
+            dest="app_version",
+            default="",
+            metavar="X",
+            help="the app version; refused when the manifests give another",
+        )
         parser.add_argument(
             "--release-info",
             default=None,
