@@ -108,28 +108,49 @@ class _FileSlice:
         self._handle.close()
 
 
-def _open_fs(bucket: buckets.FilesystemBucket, info: buckets.ObjectInfo):
-    handle = bucket.open(info.key)
-    if os.fstat(handle.fileno()).st_size != info.size:  # replaced between head and open
-        handle.close()
-        raise buckets.ObjectNotFound(info.key)
-    return handle
+class _Found:
+    """An object found in the bucket; on the filesystem its file is already open, so the
+    validators and the bytes come from the same inode even if the key is replaced meanwhile."""
+
+    def __init__(self, bucket: buckets.Bucket, info: buckets.ObjectInfo, handle=None) -> None:
+        self.bucket, self.info, self.handle = bucket, info, handle
+
+    def take_handle(self):
+        handle, self.handle = self.handle, None
+        return handle
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
 
 
-def _file_body(bucket, info, start: int, stop: int, headers: dict, status: int):
+def _find(bucket: buckets.Bucket, key: str) -> _Found | None:
     if isinstance(bucket, buckets.FilesystemBucket):
-        handle = _open_fs(bucket, info)
+        # One open + fstat (the feed's hot path); ObjectInfo from the bucket's own _info keeps
+        # the ETag scheme in one place. A missing key raises ObjectNotFound (→ 404).
+        handle = bucket.open(key)
+        try:
+            return _Found(bucket, bucket._info(key, os.fstat(handle.fileno())), handle)
+        except BaseException:
+            handle.close()
+            raise
+    info = bucket.head(key)
+    return _Found(bucket, info) if info is not None else None
+
+
+def _file_body(found: _Found, start: int, stop: int, status: int):
+    handle = found.take_handle()
+    if handle is not None:
         handle.seek(start)
         response = FileResponse(_FileSlice(handle, stop - start), status=status)
         response.block_size = CHUNK_SIZE
-    else:
-        stream = bucket.read(info.key, start, stop - start)
-        response = StreamingHttpResponse(stream, status=status)
-    return response
+        return response
+    stream = found.bucket.read(found.info.key, start, stop - start)
+    return StreamingHttpResponse(stream, status=status)
 
 
-def _multipart_stream(bucket, info, parts: list[tuple[bytes, int, int]], end: bytes):
-    handle = _open_fs(bucket, info) if isinstance(bucket, buckets.FilesystemBucket) else None
+def _multipart_stream(found: _Found, parts: list[tuple[bytes, int, int]], end: bytes):
+    handle, bucket, key = found.take_handle(), found.bucket, found.info.key
 
     def generate() -> Iterator[bytes]:
         try:
@@ -139,7 +160,7 @@ def _multipart_stream(bucket, info, parts: list[tuple[bytes, int, int]], end: by
                     for offset in range(start, stop, CHUNK_SIZE):
                         yield os.pread(handle.fileno(), min(CHUNK_SIZE, stop - offset), offset)
                 else:
-                    yield from bucket.read(info.key, start, stop - start)
+                    yield from bucket.read(key, start, stop - start)
                 yield b"\r\n"
             yield end
         finally:
@@ -149,7 +170,8 @@ def _multipart_stream(bucket, info, parts: list[tuple[bytes, int, int]], end: by
     return generate()
 
 
-def _multipart(request, bucket, info, ranges, headers):
+def _multipart(request, found: _Found, ranges, headers):
+    info = found.info
     boundary = secrets.token_hex(16)
     ctype = headers["Content-Type"]
     parts = []
@@ -165,12 +187,13 @@ def _multipart(request, bucket, info, ranges, headers):
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
         return HttpResponse(status=206)
-    return StreamingHttpResponse(_multipart_stream(bucket, info, parts, end), status=206)
+    return StreamingHttpResponse(_multipart_stream(found, parts, end), status=206)
 
 
-def _body(request, bucket, info, ranges, headers) -> HttpResponse:
+def _body(request, found: _Found, ranges, headers) -> HttpResponse:
+    info = found.info
     if ranges is not None and len(ranges) > 1:
-        return _multipart(request, bucket, info, ranges, headers)
+        return _multipart(request, found, ranges, headers)
     start, stop = ranges[0] if ranges else (0, info.size)
     status = 206 if ranges else 200
     if ranges:
@@ -178,13 +201,21 @@ def _body(request, bucket, info, ranges, headers) -> HttpResponse:
     headers["Content-Length"] = str(stop - start)
     if request.method == "HEAD" or stop == start:
         return HttpResponse(status=status)
-    return _file_body(bucket, info, start, stop, headers, status)
+    return _file_body(found, start, stop, status)
 
 
 def _respond(request, bucket, key, filename, cache_control) -> HttpResponse:
-    info = bucket.head(key)
-    if info is None:
+    found = _find(bucket, key)
+    if found is None:
         return _text(404, "Not Found")
+    try:
+        return _respond_found(request, found, filename, cache_control)
+    finally:
+        found.close()  # unless a streaming response took the file
+
+
+def _respond_found(request, found: _Found, filename, cache_control) -> HttpResponse:
+    info = found.info
     headers = _base_headers(info, filename=filename, cache_control=cache_control)
     probe = HttpResponse(headers=headers)
     last_modified = int(info.last_modified.timestamp())
@@ -200,7 +231,7 @@ def _respond(request, bucket, key, filename, cache_control) -> HttpResponse:
             response["Content-Range"] = f"bytes */{info.size}"
             response["Accept-Ranges"] = "bytes"
             return response
-    response = _body(request, bucket, info, ranges, headers)
+    response = _body(request, found, ranges, headers)
     for name, value in headers.items():
         response[name] = value
     return response

@@ -1,7 +1,12 @@
-"""Serve the feed / the download links at `/` for the host names in FEED_HOSTS / DOWNLOAD_HOSTS.
+"""Host- and path-based routing that runs before the rest of the middleware stack.
 
-A deployment can keep one hostname per role exactly like the original three workers
-(`https://feed.example.com/latest.yml`), while every other host keeps the normal URL layout.
+- `FEED_HOSTS` / `DOWNLOAD_HOSTS`: serve the feed / the download links at `/` of those host
+  names, so a deployment can keep one hostname per role exactly like the original three
+  workers (`https://feed.example.com/latest.yml`); other hosts keep the normal URL layout.
+- The feed is a fast lane: every installed app polls it (SPEC §13 asks ≥ 3,000 req/s on two
+  cores), and it needs none of the session, auth, CSRF, messages, static-file or clickjacking
+  middleware that follow this one, so its requests go straight to the feed view once the host
+  has been validated against ALLOWED_HOSTS. Everything else takes the normal path.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http.request import split_domain_port
-from django.urls import include, path
+from django.urls import Resolver404, include, path, resolve
 
 
 class FeedRootUrls:
@@ -22,27 +27,38 @@ class DownloadRootUrls:
     urlpatterns = [path("", include("downloads.urls"))]
 
 
+class FeedPrefixUrls:
+    """The feed at its default mount, for the fast lane on every other host."""
+
+    urlpatterns = [path("update/", include("cdn.urls"))]
+
+
+FEED_PREFIX = "/update/"
+
+
 class HostRoutingMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request):
-        urlconf = self._urlconf_for(request)
-        if urlconf is not None:
-            request.urlconf = urlconf
+        try:
+            host, _port = split_domain_port(request.get_host())
+        except DisallowedHost:
+            return self.get_response(request)  # CommonMiddleware answers 400 for it
+        if host in settings.FEED_HOSTS:
+            return self._feed(request, FeedRootUrls)
+        if host in settings.DOWNLOAD_HOSTS:
+            request.urlconf = DownloadRootUrls
+            return self.get_response(request)
+        if request.path_info.startswith(FEED_PREFIX):
+            return self._feed(request, FeedPrefixUrls)
         return self.get_response(request)
 
-    @staticmethod
-    def _urlconf_for(request):
-        if not (settings.FEED_HOSTS or settings.DOWNLOAD_HOSTS):
-            return None
+    def _feed(self, request, urlconf):
+        request.urlconf = urlconf
         try:
-            host = request.get_host()
-        except DisallowedHost:
-            return None  # CommonMiddleware answers 400 for it
-        host, _port = split_domain_port(host)
-        if host in settings.FEED_HOSTS:
-            return FeedRootUrls
-        if host in settings.DOWNLOAD_HOSTS:
-            return DownloadRootUrls
-        return None
+            match = resolve(request.path_info, urlconf)
+        except Resolver404:
+            return self.get_response(request)
+        request.resolver_match = match
+        return match.func(request, *match.args, **match.kwargs)

@@ -6,13 +6,27 @@ import json
 import time
 
 import pytest
+from django.core.cache.backends.base import BaseCache
 
-from cdn.metadata import CHECK_INTERVAL_SECONDS, metadata_invalidate
+from cdn.metadata import CHECK_INTERVAL_SECONDS, metadata_get, metadata_invalidate
 from cdn.serving import cache_control_for, feed_filename
 from releases import buckets
 from tests.cdn_support import build, feed_url, publish
 
 MAC_YML = b"version: 1.1.0\npath: App-1.1.0-mac.zip\n"
+
+
+class BrokenCache(BaseCache):
+    """A cache server that is down (a real backend would raise a connection error)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__({})
+
+    def get(self, key, default=None, version=None):
+        raise ConnectionError("cache unreachable")
+
+    def set(self, key, value, timeout=None, version=None):
+        raise ConnectionError("cache unreachable")
 
 
 @pytest.fixture
@@ -190,6 +204,27 @@ def test_invalidation_makes_a_promotion_visible_at_once(client, prod):
     prod.write_bytes("desktop-releases.json", json.dumps({"latestReleaseBuildId": "b100"}).encode())
     metadata_invalidate()
     assert body(client.get("/update/latest-mac.yml")) == b"version: 1.0.0\n"
+
+
+def test_the_ttl_safety_net_rereads_but_does_not_reparse_unchanged_files(prod, settings):
+    settings.FEED_METADATA_TTL_SECONDS = 0
+    first = metadata_get()
+    time.sleep(CHECK_INTERVAL_SECONDS + 0.1)
+    assert metadata_get() is first
+    prod.write_bytes("desktop-releases.json", json.dumps({"latestReleaseBuildId": "b100"}).encode())
+    time.sleep(CHECK_INTERVAL_SECONDS + 0.1)
+    assert metadata_get().releases == {"latestReleaseBuildId": "b100"}
+
+
+def test_a_refresh_failure_keeps_the_last_copy_and_recovers(client, prod, settings):
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML
+    settings.CACHES = {"default": {"BACKEND": "tests.test_cdn_feed.BrokenCache"}}
+    time.sleep(CHECK_INTERVAL_SECONDS + 0.1)
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML  # served from the last copy
+    assert "refresh failed" in metadata_get().errors[0]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    time.sleep(CHECK_INTERVAL_SECONDS + 0.1)
+    assert metadata_get().errors == ()
 
 
 def test_a_missing_releases_file_means_no_rules(client, prod):
