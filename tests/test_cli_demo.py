@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,50 @@ def test_the_demo_refuses_a_github_review_setup_and_writes_nothing(fs_buckets, s
 def test_the_demo_rejects_a_size_below_one_kib(fs_buckets):
     with pytest.raises(CommandError, match="--size-kb must be 1 or more"):
         call_command("demo", "--size-kb", "0", stdout=io.StringIO())
+
+
+@pytest.fixture
+def running_server(settings):
+    """A server on settings.PORT, as `make run` would have (this process's app and buckets)."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connections
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def handle(self):
+            super().handle()
+            connections.close_all()  # this thread's connection would outlive the test database
+
+    server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.PORT = server.server_address[1]
+    yield f"http://127.0.0.1:{settings.PORT}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)  # the approval promotes on commit, as in production
+def test_the_demo_fetches_from_the_running_server_and_asks_every_required_reviewer(
+    fs_buckets, settings, running_server
+):
+    settings.REVIEW_BACKEND = "admin"
+    settings.REQUIRED_APPROVALS = 2
+    out = io.StringIO()
+    call_command("demo", "--size-kb", "16", "--quiet", stdout=out)
+    output = out.getvalue()
+
+    assert f"6. Fetching from the running server ({running_server}):" in output
+    assert f"  update feed    {running_server}/update/latest.yml" in output
+    assert "   demo-reviewer-1 approved (1/2 approvals)" in output
+    assert "   demo-reviewer-2 approved (approved)" in output
+    assert "  staged: " not in output  # --quiet
+    build = Build.objects.get()
+    assert build.status == "live"
+    approvers = build.release_requests.get().approvals.values_list("user__username", flat=True)
+    assert sorted(approvers) == ["demo-reviewer-1", "demo-reviewer-2"]
+    assert f"latest-build-{build.build_id}.yml" in {i.key for i in buckets.production().list()}
