@@ -24,7 +24,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpRe
 from django.utils.cache import get_conditional_response
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
 
-from cdn.ranges import Unsatisfiable, ranges_for
+from cdn.ranges import ChunkCursor, Unsatisfiable, coalesce, ranges_for
 from cdn.resolve import is_manifest
 from releases import buckets
 
@@ -152,22 +152,32 @@ def _file_body(found: _Found, start: int, stop: int, status: int):
 def _multipart_stream(found: _Found, parts: list[tuple[bytes, int, int]], end: bytes):
     handle, bucket, key = found.take_handle(), found.bucket, found.info.key
 
-    def generate() -> Iterator[bytes]:
+    heads = {(start, stop): head for head, start, stop in parts}
+
+    def from_file() -> Iterator[bytes]:
         try:
             for head, start, stop in parts:
                 yield head
-                if handle is not None:
-                    for offset in range(start, stop, CHUNK_SIZE):
-                        yield os.pread(handle.fileno(), min(CHUNK_SIZE, stop - offset), offset)
-                else:
-                    yield from bucket.read(key, start, stop - start)
+                for offset in range(start, stop, CHUNK_SIZE):
+                    yield os.pread(handle.fileno(), min(CHUNK_SIZE, stop - offset), offset)
                 yield b"\r\n"
             yield end
         finally:
-            if handle is not None:
-                handle.close()
+            handle.close()
 
-    return generate()
+    def from_bucket() -> Iterator[bytes]:
+        for group_start, group_stop, members in coalesce([(a, b) for _, a, b in parts]):
+            cursor = ChunkCursor(
+                bucket.read(key, group_start, group_stop - group_start), group_start
+            )
+            for start, stop in members:
+                cursor.skip_to(start)
+                yield heads[(start, stop)]
+                yield from cursor.take(stop - start)
+                yield b"\r\n"
+        yield end
+
+    return from_file() if handle is not None else from_bucket()
 
 
 def _multipart(request, found: _Found, ranges, headers):

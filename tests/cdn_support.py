@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import socket
@@ -47,6 +48,16 @@ def build(build_id: str, version: str, released: bool = True) -> dict:
 
 def feed_url(path: str) -> str:
     return "/update/" + quote(path)
+
+
+def parse_multipart(response) -> list[tuple[str, bytes]]:
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    assert int(response["Content-Length"]) == len(raw)
+    message = email.message_from_bytes(
+        b"Content-Type: " + response["Content-Type"].encode() + b"\r\n\r\n" + raw
+    )
+    assert message.is_multipart()
+    return [(part["Content-Range"], part.get_payload(decode=True)) for part in message.walk()][1:]
 
 
 # --- A live gunicorn serving the project (for raw HTTP and the electron-updater client) --------

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import email
 import re
 
 import pytest
 from django.utils.http import http_date
 
-from tests.cdn_support import feed_url, publish
+from tests.cdn_support import feed_url, parse_multipart, publish
 
 BODY = bytes(range(256)) * 40  # 10240 bytes
 NAME = "My App 1.0.0 - Build b100-x64.dmg"
@@ -80,16 +79,6 @@ def test_a_head_with_a_range_announces_the_part_without_a_body(client, served):
     assert response["Content-Range"] == f"bytes 0-9/{len(BODY)}"
     assert response["Content-Length"] == "10"
     assert response.content == b""
-
-
-def parse_multipart(response) -> list[tuple[str, bytes]]:
-    raw = content(response)
-    assert int(response["Content-Length"]) == len(raw)
-    message = email.message_from_bytes(
-        b"Content-Type: " + response["Content-Type"].encode() + b"\r\n\r\n" + raw
-    )
-    assert message.is_multipart()
-    return [(part["Content-Range"], part.get_payload(decode=True)) for part in message.walk()][1:]
 
 
 def test_several_ranges_are_a_multipart_byteranges_206(client, served):
