@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework import permissions, routers, serializers, viewsets
+from rest_framework import permissions, routers, serializers, status, viewsets
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.response import Response
 
 from releases.models import AuditEvent, Build, BuildFile, ReleaseRequest
 
@@ -125,11 +127,67 @@ class BuildFileViewSet(viewsets.ReadOnlyModelViewSet):
     search_fields = ["name", "sha512", "sha256"]
 
 
+def _needs(perm: str) -> type[permissions.BasePermission]:
+    class HasPermission(permissions.BasePermission):
+        message = f"needs the {perm} permission (release managers)"
+
+        def has_permission(self, request, view):
+            return bool(request.user and request.user.has_perm(perm))
+
+    return HasPermission
+
+
+def _queued_or_conflict(queued: int, skipped: list[str]) -> Response:
+    if queued:
+        return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
+    return Response({"error": "cannot be retried: " + ", ".join(skipped)}, status=409)
+
+
 class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = ReleaseRequest.objects.select_related("build").order_by("-created_at")
     serializer_class = ReleaseRequestSerializer
     permission_classes = [ViewPermission]
     filterset_fields = {"state": ["exact"], "kind": ["exact"], "build__build_id": ["exact"]}
+
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="retry-staging",
+        permission_classes=[_needs("releases.retry_build")],
+    )
+    def retry_staging(self, request, pk=None):
+        """Queue staging again for a release whose build or request failed."""
+        from releases.services.intake import staging_retry
+
+        release = self.get_object()
+        return _queued_or_conflict(
+            *staging_retry(releases=[release], actor=request.user.get_username())
+        )
+
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="retry-review",
+        permission_classes=[_needs("releases.retry_build")],
+    )
+    def retry_review(self, request, pk=None):
+        """Queue opening the review (PR) again for a staged release whose review failed."""
+        from releases.services.review import review_retry
+
+        release = self.get_object()
+        return _queued_or_conflict(
+            *review_retry(releases=[release], actor=request.user.get_username())
+        )
+
+
+@api_view(["POST"])
+@permission_classes([_needs("releases.reconcile_production")])
+def reconcile(request):
+    """Queue a reconcile of production with the desired state; its result is audited."""
+    from releases import tasks
+
+    tasks.reconcile.delay()
+    return Response({"queued": 1}, status=status.HTTP_202_ACCEPTED)
 
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
@@ -149,5 +207,6 @@ router.register("events", AuditEventViewSet)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("reconcile/", reconcile, name="reconcile"),
     path("", include(router.urls)),
 ]

@@ -77,3 +77,49 @@ def test_the_openapi_schema_is_served(reviewer_api):
     answer = reviewer_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert answer.status_code == 200
     assert "/api/builds/" in answer.json()["paths"]
+
+
+@pytest.fixture
+def manager_api():
+    user = User.objects.create_user("mona")
+    user.groups.add(Group.objects.get(name="release managers"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def test_a_release_manager_retries_staging_of_a_failed_release(manager_api, reviewer_api):
+    from releases.models import AuditEvent, Build, ReleaseRequest
+    from tests.factories import make_release
+
+    release = make_release(make_build(status="failed"), state="failed")
+    url = f"/api/releases/{release.pk}/retry-staging/"
+    assert reviewer_api.post(url).status_code == 403  # reviewers only read
+    answer = manager_api.post(url)
+    assert answer.status_code == 202
+    assert answer.json() == {"queued": 1}
+    assert Build.objects.get(pk=release.build_id).status == "received"
+    assert AuditEvent.objects.filter(kind="staging.retry", actor="mona").exists()
+    # nothing left to retry: a clear conflict, nothing changes
+    again = manager_api.post(url)
+    assert again.status_code == 409
+    assert "cannot be retried" in again.json()["error"]
+    assert ReleaseRequest.objects.get(pk=release.pk).state != "failed"
+
+
+def test_retrying_an_unknown_release_is_a_404(manager_api):
+    assert manager_api.post("/api/releases/999999/retry-staging/").status_code == 404
+
+
+def test_a_release_manager_queues_a_reconcile_and_a_reviewer_cannot(manager_api, reviewer_api):
+    assert reviewer_api.post("/api/reconcile/").status_code == 403
+    assert APIClient().post("/api/reconcile/").status_code == 401
+
+
+def test_a_release_manager_reconcile_runs_and_is_audited(manager_api, fs_buckets):
+    from releases.models import AuditEvent
+
+    answer = manager_api.post("/api/reconcile/")
+    assert answer.status_code == 202
+    # eager in tests: the reconcile ran; with nothing approved, production is in sync
+    assert not AuditEvent.objects.filter(kind="promotion.failed").exists()
