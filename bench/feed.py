@@ -145,6 +145,7 @@ def wrk(url: str, duration: int) -> dict:
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    timeouts = re.search(r"timeout (\d+)", out)
 
     def pct(label: str) -> float:
         value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()
@@ -154,7 +155,7 @@ def wrk(url: str, duration: int) -> dict:
         "rps": rps,
         "p50": pct("50"),
         "p99": pct("99"),
-        "errors": int(errors.group(1)) if errors else 0,
+        "errors": sum(int(m.group(1)) for m in (errors, timeouts) if m),  # non-2xx + timeouts
     }
 
 
@@ -176,7 +177,7 @@ def row(name: str, ours: dict, nginx: dict) -> None:
     ratio = ours["rps"] / nginx["rps"]
     mine = f"{ours['rps']:>7.0f} req/s p50 {ours['p50']:>5.2f} ms p99 {ours['p99']:>6.2f} ms"
     theirs = f"{nginx['rps']:>7.0f} req/s p50 {nginx['p50']:>5.2f} ms p99 {nginx['p99']:>5.2f} ms"
-    print(f"{name:<34} {mine} non-2xx {ours['errors']} | nginx {theirs} ({ratio:.2f}×)", flush=True)
+    print(f"{name:<34} {mine} errors {ours['errors']} | nginx {theirs} ({ratio:.2f}×)", flush=True)
 
 
 def main() -> None:
