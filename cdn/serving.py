@@ -35,6 +35,12 @@ CHUNK_SIZE = 1024 * 1024
 DASH_BUILD_RE = re.compile(r"-build-[A-Za-z0-9]+")
 SPACE_BUILD_RE = re.compile(r"Build [A-Za-z0-9]+-|\s-\sBuild [A-Za-z0-9]+(?=\.[^.]+$)")
 VERSIONED_RE = re.compile(r"\d+\.\d+\.\d+")
+PRECONDITION_HEADERS = (
+    "HTTP_IF_MATCH",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
 
 
 def feed_filename(key: str) -> str:
@@ -227,11 +233,12 @@ def _respond(request, bucket, key, filename, cache_control) -> HttpResponse:
 def _respond_found(request, found: _Found, filename, cache_control) -> HttpResponse:
     info = found.info
     headers = _base_headers(info, filename=filename, cache_control=cache_control)
-    probe = HttpResponse(headers=headers)
-    last_modified = int(info.last_modified.timestamp())
-    conditional = get_conditional_response(request, info.http_etag, last_modified, probe)
-    if conditional is not probe:
-        return conditional  # 304 (validators kept) or 412
+    if any(name in request.META for name in PRECONDITION_HEADERS):  # most polls carry none
+        probe = HttpResponse(headers=headers)
+        last_modified = int(info.last_modified.timestamp())
+        conditional = get_conditional_response(request, info.http_etag, last_modified, probe)
+        if conditional is not probe:
+            return conditional  # 304 (validators kept) or 412
     ranges = None
     if _if_range_passes(request, info):
         try:
