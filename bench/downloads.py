@@ -80,6 +80,7 @@ def wrk(url: str, duration: int, headers: dict[str, str]) -> dict:
         command += ["-H", f"{name}: {value}"]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    timeouts = re.search(r"timeout (\d+)", out)
 
     def pct(label: str) -> float:
         value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()
@@ -89,7 +90,7 @@ def wrk(url: str, duration: int, headers: dict[str, str]) -> dict:
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": pct("50"),
         "p99": pct("99"),
-        "errors": int(errors.group(1)) if errors else 0,
+        "errors": sum(int(m.group(1)) for m in (errors, timeouts) if m),  # non-2xx + timeouts
     }
 
 
