@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import time
 
 import pytest
 
@@ -103,7 +102,6 @@ def test_promotion_is_visible_to_another_process(live):
         builds=[build("b1", "1.0.0"), build("b2", "2.0.0")],
         releases={"latestReleaseBuildId": "b2"},
     )
-    started = time.monotonic()
+    # No invalidation reached the gunicorn process: it noticed the new ETags by itself.
     response, data = raw_get(live, "/update/latest.yml")
     assert data == b"version: 2.0.0\n"
-    assert time.monotonic() - started < 1
