@@ -7,10 +7,9 @@ small installer files) and with wrk at 64 keep-alive connections measures `/down
 a Safari-on-macOS-14 User-Agent (rules → manifest → universal installer → the file) and its JSON
 variant, against nginx serving the very file the link resolves to.
 
-    .venv/bin/python bench/downloads.py [--duration 10] [--workers 3] [--threads 4]
+    .venv/bin/python bench/downloads.py [--duration 10] [--workers 2] [--threads 4]
 
-bench/feed.py can run the same cases in its own run: `prepare_downloads(bucket_dir)` once,
-then `run_download_cases(ours_url, nginx_url, duration)`.
+bench/feed.py runs the same cases at the end of its own run (its `run_downloads`).
 """
 
 from __future__ import annotations
@@ -122,7 +121,8 @@ def run_download_cases(ours: str, nginx: str, duration: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=3)
+    # bench/feed.py's tuning for this 2-core machine (one process per core, SO_REUSEPORT).
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     ensure_tools()
@@ -133,14 +133,15 @@ def main() -> None:
         bucket_dir.mkdir(parents=True)
         prepare_downloads(bucket_dir)
         ours_port, nginx_port = free_port(), free_port()
-        app = start_gunicorn(data_dir, ours_port, args.workers, args.threads)
+        app = start_gunicorn(data_dir, ours_port, args.workers, args.threads, ("--reuse-port",))
         nginx = start_nginx(data_dir, bucket_dir, nginx_port)
         ours_url, nginx_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{nginx_port}"
         try:
             wait_for(f"{ours_url}/update/my-ip", app)
             wait_for(f"{nginx_url}/desktop-builds.json", nginx)
-            print(f"gunicorn gthread {args.workers}×{args.threads}, wrk -c{CONNECTIONS}, "
-                  f"{args.duration}s per case, {os.cpu_count()} CPUs", flush=True)  # fmt: skip
+            setup = f"gunicorn gthread {args.workers}×{args.threads} --reuse-port"
+            print(f"{setup}, wrk -c{CONNECTIONS}, {args.duration}s per case, "
+                  f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             run_download_cases(ours_url, nginx_url, args.duration)
         finally:
             app.terminate()

@@ -206,6 +206,7 @@ def main() -> None:
             print(f"{setup}, wrk -c{CONNECTIONS}, {args.duration}s per case, "
                   f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             run_cases(ours_url, nginx_url, bucket_dir, args.duration)
+            run_downloads(ours_url, nginx_url, bucket_dir, args.duration)
         finally:
             app.terminate()
             nginx.terminate()
@@ -234,6 +235,16 @@ def run_cases(ours: str, nginx: str, bucket_dir: Path, duration: int) -> None:
     nginx_mbps = download_mbps(f"{nginx}/App-42.0.0-build-bmain-x64.exe")
     print(f"{'1 GiB download':<34} {ours_mbps:>9.0f} MB/s | nginx {nginx_mbps:>9.0f} MB/s "
           f"({ours_mbps / nginx_mbps:.2f}×)", flush=True)  # fmt: skip
+
+
+def run_downloads(ours: str, nginx: str, bucket_dir: Path, duration: int) -> None:
+    """SPEC §13's download-link budget in the same run (the cases live in bench/downloads.py)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from bench.downloads import prepare_downloads, run_download_cases
+
+    prepare_downloads(bucket_dir)
+    run_download_cases(ours, nginx, duration)
 
 
 if __name__ == "__main__":
