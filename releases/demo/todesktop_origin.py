@@ -14,6 +14,7 @@ a ToDesktop account; the tests import it through `tests.fakes.todesktop_origin`.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,15 @@ from urllib.parse import unquote
 from releases.demo.todesktop_build import BLOCK, REAL_HOST, FakeBuild, FakeFile
 
 __all__ = ["REAL_HOST", "FakeBuild", "FakeFile", "FakeOrigin", "LoggedRequest", "start_origin"]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client hanging up (a dropped keep-alive, a cancelled download) is normal here."""
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass
@@ -53,7 +63,7 @@ class FakeOrigin:
             pass
 
         Handler.origin = origin
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
