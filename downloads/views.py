@@ -116,20 +116,19 @@ def pinned_path(request: HttpRequest, resolved: Resolved) -> str:
     choice = resolved.choice
     tail = {"platform": choice.platform, "artifact_name": choice.artifact_name}
     tail["arch"] = choice.arch
-    build_id = resolved.build_id
-    version = resolved.plan.route.app_version
+    build_id, version = resolved.build_id, resolved.plan.route.app_version
+    if build_id and PARAMETER.fullmatch(build_id):
+        name, kwargs = "downloads:build-platform-artifact-arch", {"build_id": build_id, **tail}
+    elif version:
+        name, kwargs = "downloads:version-platform-artifact-arch", {"app_version": version, **tail}
+    else:
+        return request.path
+    # The request's own urlconf: `/download/…`, or `/…` on a DOWNLOAD_HOSTS host name (also
+    # when a middleware calls this view directly, without Django activating that urlconf).
     try:
-        if build_id and PARAMETER.fullmatch(build_id):
-            return reverse(
-                "downloads:build-platform-artifact-arch", kwargs={"build_id": build_id, **tail}
-            )
-        if version:
-            return reverse(
-                "downloads:version-platform-artifact-arch", kwargs={"app_version": version, **tail}
-            )
+        return reverse(name, kwargs=kwargs, urlconf=getattr(request, "urlconf", None))
     except NoReverseMatch:
-        pass
-    return request.path
+        return request.path
 
 
 def _error(error: ChoiceError, *, wants_json: bool) -> HttpResponse:
