@@ -30,4 +30,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s \
     CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=8)"
 # The default command is the web process; workers and beat override it (docker-compose.yml).
-CMD ["sh", "-c", "exec gunicorn selfhosted.wsgi --bind ${BIND_ADDRESS}:${PORT} --worker-class gthread --threads 8 --no-control-socket --access-logfile - --forwarded-allow-ips '*'"]
+CMD ["gunicorn", "-c", "selfhosted/gunicorn.conf.py", "selfhosted.wsgi"]

@@ -38,8 +38,11 @@ format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install-dev
-	$(BIN)/python bench/run_all.py
+## make bench: every benchmark of SPEC §13, printing figures (feed and downloads beside nginx).
+bench: install-dev services
+	$(BIN)/python bench/feed.py
+	$(BIN)/python bench/staging.py
+	$(BIN)/python bench/webhook_intake.py
 
 clean:
 	rm -rf $(VENV) var/test .pytest_cache

@@ -37,5 +37,22 @@ def test_the_image_runs_gunicorn_as_a_non_root_user():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert dockerfile.count("FROM ") >= 2  # multi-stage
     assert "\nUSER app\n" in dockerfile
-    assert "gunicorn selfhosted.wsgi" in dockerfile
+    assert '"gunicorn", "-c", "selfhosted/gunicorn.conf.py", "selfhosted.wsgi"' in dockerfile
     assert "runserver" not in dockerfile
+
+
+def test_the_gunicorn_settings_are_valid_and_follow_the_environment(monkeypatch):
+    from gunicorn.config import Config
+
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    namespace: dict = {}
+    exec((ROOT / "selfhosted" / "gunicorn.conf.py").read_text(), namespace)
+    config = Config()
+    for name in ("bind", "workers", "worker_class", "threads", "reuse_port", "keepalive"):
+        config.set(name, namespace[name])
+    assert config.bind == ["0.0.0.0:9123"]
+    assert config.workers == 3
+    assert config.threads == 4
+    assert config.reuse_port is True

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 STOP_TIMEOUT_SECONDS = 20
+GUNICORN_CONFIG = settings.BASE_DIR / "selfhosted" / "gunicorn.conf.py"
 
 
 class Command(BaseCommand):
@@ -28,20 +29,8 @@ class Command(BaseCommand):
         python = sys.executable
         children = {
             "web": subprocess.Popen(
-                [
-                    python,
-                    "-m",
-                    "gunicorn",
-                    "selfhosted.wsgi",
-                    "--bind",
-                    f"{bind}:{port}",
-                    "--worker-class",
-                    "gthread",
-                    "--threads",
-                    "8",
-                    "--access-logfile",
-                    "-",
-                ],
+                [python, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "selfhosted.wsgi"],
+                env={**os.environ, "BIND_ADDRESS": bind, "PORT": str(port)},
                 start_new_session=True,
             ),
             "worker": subprocess.Popen(
