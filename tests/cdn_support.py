@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from django.conf import settings
 
 from cdn.metadata import metadata_invalidate
 from releases.buckets import Bucket, FilesystemBucket
+from tests.fakes.s3_server import free_port
 
 
 def publish(
@@ -64,12 +64,6 @@ def parse_multipart(response) -> list[tuple[str, bytes]]:
 
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
