@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -159,12 +160,25 @@ class BuildAdmin(ReadOnlyAdmin):
     def platform_list(self, obj):
         return ", ".join(obj.platforms or []) or "-"
 
+    def get_queryset(self, request):
+        # The list's PR column comes from the newest release request with a PR: annotated
+        # here so that a page of builds costs one query, not one per row.
+        with_pr = ReleaseRequest.objects.filter(build=OuterRef("pk")).exclude(pr_url="")
+        newest = with_pr.order_by("-created_at", "-pk")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                latest_pr_url=Subquery(newest.values("pr_url")[:1]),
+                latest_pr_number=Subquery(newest.values("pr_number")[:1]),
+            )
+        )
+
     @admin.display(description="pull request")
     def pr_link(self, obj):
-        release = obj.release_requests.exclude(pr_url="").order_by("-created_at").first()
-        if release is None:
+        if not obj.latest_pr_url:
             return "-"
-        return format_html('<a href="{}">#{}</a>', release.pr_url, release.pr_number)
+        return format_html('<a href="{}">#{}</a>', obj.latest_pr_url, obj.latest_pr_number)
 
     @admin.display(description="events")
     def timeline(self, obj):
@@ -278,7 +292,7 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 @admin.register(Approval)
 class ApprovalAdmin(ReadOnlyAdmin):
     list_display = ["release", "user", "approved", "created_at"]
-    list_select_related = ["release", "user"]
+    list_select_related = ["release__build", "user"]
 
 
 @admin.register(WebhookDelivery)
