@@ -9,6 +9,7 @@ from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from releases.admin_support import EstimatedCountPaginator
 from releases.models import (
     Approval,
     AuditEvent,
@@ -211,6 +212,8 @@ class BuildFileAdmin(ReadOnlyAdmin):
     list_filter = ["verification"]
     search_fields = ["name", "build__build_id", "sha512", "sha256"]
     list_select_related = ["build"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
 
 @admin.register(ReleaseRequest)
@@ -300,6 +303,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "source", "event", "received_at"]
     list_filter = ["source", "event"]
     search_fields = ["delivery_key"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     exclude = ["body"]
     readonly_fields = ["body_pretty"]
 
@@ -317,6 +322,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "created_at"]
     search_fields = ["message", "actor", "build__build_id"]
     list_select_related = ["build"]
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
     fields = [
         "sequence",

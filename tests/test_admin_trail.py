@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from releases.models import Approval, BuildFile, WebhookDelivery
@@ -83,3 +85,35 @@ def test_a_release_manager_is_offered_retry_rollback_reconcile_and_approve(clien
         assert b'value="' + action + b'"' in releases
     events = client.get(reverse("admin:releases_auditevent_changelist")).content
     assert b'name="action"' not in events
+
+
+def _pretend_the_table_holds(table: str, rows: int) -> None:
+    """What autovacuum would record for a table this big (rolled back with the test)."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE pg_class SET reltuples = %s WHERE relname = %s", [rows, table])
+
+
+@pytest.mark.parametrize(
+    ("model", "table"),
+    [
+        ("auditevent", "releases_auditevent"),
+        ("buildfile", "releases_buildfile"),
+        ("webhookdelivery", "releases_webhookdelivery"),
+    ],
+)
+def test_a_large_table_is_paged_from_the_estimate_without_counting_it(admin_client, model, table):
+    _reviewed_builds(3)
+    _pretend_the_table_holds(table, 2_000_000)
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(reverse(f"admin:releases_{model}_changelist"))
+    assert page.status_code == 200
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and table in q["sql"]]
+    assert counts == []
+    assert page.context["cl"].result_count == 2_000_000
+
+
+def test_a_filtered_list_of_a_large_table_counts_exactly(admin_client):
+    _reviewed_builds(3)
+    _pretend_the_table_holds("releases_auditevent", 2_000_000)
+    page = admin_client.get(reverse("admin:releases_auditevent_changelist"), {"q": "ok"})
+    assert page.context["cl"].result_count == 3
