@@ -108,8 +108,11 @@ def _release_for(pr: dict) -> ReleaseRequest | None:
     """The release request this system opened for `pr`: by number, else by head branch."""
     number = pr.get("number")
     release = ReleaseRequest.objects.filter(pr_number=number).select_related("build").first()
-    branch = (pr.get("head") or {}).get("ref")
-    if release is None and branch:
+    head = pr.get("head") or {}
+    branch = head.get("ref")
+    # Only a branch of our repository: a fork's PR can carry any branch name, and anyone may
+    # open one against a public repository.
+    if release is None and branch and _our_repository({"repository": head.get("repo")}):
         release = (
             ReleaseRequest.objects.filter(branch=branch, pr_number__isnull=True)
             .select_related("build")
@@ -136,7 +139,8 @@ def _record(kind: str, message: str, *, release, actor, url, when, delivery_id, 
         message=message,
         release=release,
         actor=actor,
-        url=url or "",
+        # AuditEvent.url holds 500 characters; a longer link stays in GitHub's stored body.
+        url=url if url and len(url) <= 500 else "",
         data={"delivery": delivery_id, "github_time": when, **data},
     )
 

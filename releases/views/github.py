@@ -14,6 +14,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from releases.github_payloads import GitHubPayloadError, github_payload_check
 from releases.services.mirror import github_delivery_receive
 from releases.signatures import github_signature_valid
 
@@ -52,6 +53,11 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
         return _error("body is not JSON (set the webhook's content type to application/json)", 400)
     if not isinstance(payload, dict):
         return _error("body is not a JSON object", 400)
+    try:
+        github_payload_check(event=event, payload=payload)
+    except GitHubPayloadError as exc:
+        logger.warning("github %s delivery %r rejected: %s", event, delivery_id, exc)
+        return _error(str(exc), 400)
     outcome = github_delivery_receive(
         event=event,
         delivery_id=delivery_id,

@@ -1,0 +1,176 @@
+"""Findings of the security review of the internet-facing and trust-critical paths.
+
+Each test pins one defect that was found and fixed: odd but signed GitHub bodies, pull requests
+from forks, unverified files on the way to production, control files among a build's files.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from releases.models import (
+    AuditEvent,
+    Build,
+    BuildStatus,
+    ReleaseRequest,
+    ReleaseState,
+    WebhookDelivery,
+)
+
+pytestmark = pytest.mark.django_db
+
+GITHUB_DATA = Path(__file__).parent / "data" / "github"
+SECRET = "gh-webhook-secret"
+BRANCH = "release-build-250210vv2q75v93"
+
+
+@pytest.fixture
+def github_settings(settings):
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+    settings.GITHUB_OWNER = "acme"
+    settings.GITHUB_REPO = "desktop-releases"
+
+
+def github_fixture(name: str) -> dict:
+    return json.loads((GITHUB_DATA / name).read_text())
+
+
+def deliver(client, event: str, payload: dict):
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    client.raise_request_exception = False
+    return client.post(
+        "/github-webhook",
+        body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT=event,
+        HTTP_X_GITHUB_DELIVERY=str(uuid.uuid4()),
+        HTTP_X_HUB_SIGNATURE_256=signature,
+    )
+
+
+@pytest.fixture
+def in_review(github_settings):
+    """A release whose PR #12 is open, and a failed one whose branch exists but has no PR."""
+    build = Build.objects.create(
+        build_id="250210vv2q75v93", app_id="app1", status=BuildStatus.IN_REVIEW
+    )
+    opened = ReleaseRequest.objects.create(
+        build=build, state=ReleaseState.IN_REVIEW, branch=BRANCH, pr_number=12
+    )
+    other = Build.objects.create(build_id="250211ww", app_id="app1", status=BuildStatus.STAGED)
+    unopened = ReleaseRequest.objects.create(
+        build=other, state=ReleaseState.FAILED, branch="release-build-250211ww"
+    )
+    return opened, unopened
+
+
+def _pr(**changes) -> dict:
+    payload = github_fixture("pull_request.closed.unmerged.json")
+    payload["pull_request"].update(changes)
+    return payload
+
+
+def _merged(**changes) -> dict:
+    payload = github_fixture("pull_request.closed.merged.json")
+    payload["pull_request"].update(changes)
+    return payload
+
+
+def _review(**changes) -> dict:
+    payload = github_fixture("pull_request_review.submitted.approved.json")
+    payload.update(changes)
+    return payload
+
+
+def _push(**changes) -> dict:
+    payload = github_fixture("push.default_branch.json")
+    payload.update(changes)
+    return payload
+
+
+ODD_BODIES = {
+    "a PR number that is text": ("pull_request", _pr(number="12")),
+    "a PR number that is an object": ("pull_request", _pr(number={"n": 12})),
+    "a PR number that is null": ("pull_request", _pr(number=None)),
+    "a PR number of zero": ("pull_request", _pr(number=0)),
+    "a PR number past a database integer": ("pull_request", _pr(number=2**40)),
+    "a pull_request that is a string": ("pull_request", {**_pr(), "pull_request": "x"}),
+    "a repository that is a string": ("pull_request", {**_pr(), "repository": "acme/x"}),
+    "merged_by that is a string": ("pull_request", _merged(merged_by="grace")),
+    "merged_at that is not a date": ("pull_request", _merged(merged_at="2025-13-45T00:00:00Z")),
+    "merged that is a string": ("pull_request", _merged(merged="yes")),
+    "a review that is a string": ("pull_request_review", _review(review="approved")),
+    "a review user that is a list": ("pull_request_review", _review(review={"user": []})),
+    "commits that are a string": ("push", _push(commits="x")),
+    "commits that are numbers": ("push", _push(commits=[1, 2])),
+    "added files that are a number": ("push", _push(commits=[{"added": 5}])),
+    "a head_commit that is a string": ("push", _push(head_commit="x")),
+    "a pusher that is a string": ("push", _push(pusher="grace")),
+    "a sender login of 300 characters": ("push", _push(sender={"login": "x" * 300})),
+    "an unmirrored event with a string repository": ("issues", {"repository": "x"}),
+}
+
+
+@pytest.mark.parametrize("event, payload", ODD_BODIES.values(), ids=ODD_BODIES.keys())
+def test_a_signed_github_body_of_the_wrong_shape_is_a_400_that_changes_nothing(
+    client, in_review, event, payload, django_capture_on_commit_callbacks
+):
+    opened, unopened = in_review
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        answer = deliver(client, event, payload)
+
+    assert answer.status_code == 400 and "invalid" in answer.json()["error"]
+    assert not WebhookDelivery.objects.exists() and not AuditEvent.objects.exists()
+    assert not queued
+    opened.refresh_from_db()
+    unopened.refresh_from_db()
+    assert opened.state == ReleaseState.IN_REVIEW and unopened.state == ReleaseState.FAILED
+    assert unopened.pr_number is None
+
+
+def test_a_pull_request_from_a_fork_never_claims_a_release_by_its_branch_name(client, in_review):
+    _, unopened = in_review
+    payload = _pr(number=77)
+    payload["pull_request"]["head"]["ref"] = unopened.branch
+    payload["pull_request"]["head"]["repo"] = copy.deepcopy(payload["repository"])
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/desktop-releases"
+
+    answer = deliver(client, "pull_request", payload)
+
+    assert answer.status_code == 200 and answer.json()["handled"] is False
+    unopened.refresh_from_db()
+    assert unopened.state == ReleaseState.FAILED and unopened.pr_number is None
+    assert Build.objects.get(pk=unopened.build_id).status == BuildStatus.STAGED
+
+
+def test_a_pull_request_from_a_deleted_fork_never_claims_a_release(client, in_review):
+    _, unopened = in_review
+    payload = _pr(number=78)
+    payload["pull_request"]["head"].update(ref=unopened.branch, repo=None)
+
+    answer = deliver(client, "pull_request", payload)
+
+    assert answer.json()["handled"] is False
+    unopened.refresh_from_db()
+    assert unopened.state == ReleaseState.FAILED and unopened.pr_number is None
+
+
+def test_a_link_longer_than_the_audit_column_is_recorded_without_it(client, in_review):
+    opened, _ = in_review
+    long_url = "https://github.com/acme/desktop-releases/pull/12#" + "x" * 600
+
+    answer = deliver(client, "pull_request", _pr(html_url=long_url))
+
+    assert answer.status_code == 200 and answer.json()["handled"] is True
+    opened.refresh_from_db()
+    assert opened.state == ReleaseState.CLOSED
+    assert AuditEvent.objects.get(kind="github.pr_closed").url == ""
