@@ -37,7 +37,7 @@ MAX_KEY_BYTES = 1024
 SMALL_BODY = 64 * 1024
 # `-build-<id>` (electron-builder names) and `Build <id>-` / ` - Build <id>` (ToDesktop's).
 DASH_BUILD_RE = re.compile(r"-build-[A-Za-z0-9]+")
-SPACE_BUILD_RE = re.compile(r"Build [A-Za-z0-9]+-|\s-\sBuild [A-Za-z0-9]+(?=\.[^.]+$)")
+SPACE_BUILD_RE = re.compile(r"Build [A-Za-z0-9]+-|\s-\sBuild [A-Za-z0-9]+(?=\.)")
 VERSIONED_RE = re.compile(r"\d+\.\d+\.\d+")
 PRECONDITION_HEADERS = (
     "HTTP_IF_MATCH",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cdn.serving import feed_filename
 from tests.cdn_support import feed_url, publish
 
 
@@ -25,3 +26,15 @@ def test_a_name_too_long_to_exist_is_a_404_not_a_storage_error(client, served, n
     response = client.get(feed_url(name))
     assert response.status_code == 404
     assert response.content == b"Not Found"
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("App Setup 1.0.0 - Build abc123.exe", "App Setup 1.0.0.exe"),
+        ("App Setup 1.0.0 - Build abc123.exe.blockmap", "App Setup 1.0.0.exe.blockmap"),
+        ("App 1.0.0 - Build abc123-arm64.dmg.blockmap", "App 1.0.0 - arm64.dmg.blockmap"),
+    ],
+)
+def test_a_blockmap_name_drops_the_build_id_like_its_file(key, name):
+    assert feed_filename(key) == name
