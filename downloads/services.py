@@ -36,6 +36,10 @@ logger = logging.getLogger(__name__)
 BUILD_MANIFEST = re.compile(r"-build-([A-Za-z0-9.-]+)\.json\Z")
 # Enough for every platform of many builds; a full cache is emptied, not grown.
 MANIFEST_CACHE_SIZE = 512
+# No backend stores longer names (a file-name component: 255 bytes; an S3 key: 1,024 bytes).
+# Asking for one fails in the storage (ENAMETOOLONG, S3's 400) and would read as a 503.
+MAX_NAME_BYTES = 255
+MAX_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def object_candidates(entry: dict[str, Any]) -> list[str]:
             candidates.append(value)
         last = unquote(urlsplit(value).path.rsplit("/", 1)[-1])
         candidates.append(last)
-    return list(dict.fromkeys(c for c in candidates if c))
+    return list(dict.fromkeys(c for c in candidates if c and key_storable(c)))
 
 
 def object_key_pick(*, bucket: Bucket, entry: dict[str, Any]) -> str | None:
@@ -138,7 +142,19 @@ def object_key_pick(*, bucket: Bucket, entry: dict[str, Any]) -> str | None:
     return candidates[-1] if candidates else None
 
 
+def key_storable(key: str) -> bool:
+    """False for a key no bucket can hold (too long, or not encodable as UTF-8): it is absent."""
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON `\ud800` escape
+        return False
+    parts = encoded.split(b"/")
+    return len(encoded) <= MAX_KEY_BYTES and all(len(part) <= MAX_NAME_BYTES for part in parts)
+
+
 def _head(bucket: Bucket, key: str) -> ObjectInfo | None:
+    if not key_storable(key):
+        return None
     try:
         return bucket.head(key)
     except InvalidKey:
