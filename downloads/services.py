@@ -124,7 +124,10 @@ def object_candidates(entry: dict[str, Any]) -> list[str]:
             continue
         if field == "path":
             candidates.append(value)
-        last = unquote(urlsplit(value).path.rsplit("/", 1)[-1])
+        try:
+            last = unquote(urlsplit(value).path.rsplit("/", 1)[-1])
+        except ValueError:  # `https://[broken/…`: not a URL, so it names no file
+            continue
         candidates.append(last)
     return list(dict.fromkeys(c for c in candidates if c and key_storable(c)))
 

@@ -81,3 +81,20 @@ def test_an_entry_path_that_is_no_text_key_falls_back_to_its_url(client, product
     build_manifest_write("surrogate1", entry)
     response = link(client, "/download/builds/surrogate1/mac")
     assert (response.status_code, content(response)) == (200, body_of(DMG))
+
+
+# --- A URL that does not parse is no name, not a crash -----------------------------------------
+
+
+def test_an_entry_url_that_does_not_parse_is_served_from_its_path(client, production_data):
+    build_manifest_write("badurl1", {"url": "https://[broken/x.dmg", "path": DMG})
+    response = link(client, "/download/builds/badurl1/mac")
+    assert (response.status_code, content(response)) == (200, body_of(DMG))
+
+
+def test_an_entry_with_only_a_url_that_does_not_parse_is_a_404(client, production_data):
+    build_manifest_write("badurl2", {"url": "https://[broken/x.dmg"})
+    response = link(client, "/download/builds/badurl2/mac")
+    assert (response.status_code, response.content) == (404, b"Not Found")
+    described = link(client, "/download/builds/badurl2/mac", HTTP_ACCEPT="application/json")
+    assert (described.status_code, described.json()) == (404, {"error": "Not Found"})
