@@ -8,8 +8,14 @@ from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from releases.admin_support import EstimatedCountPaginator
+from releases.admin_support import (
+    EstimatedCountPaginator,
+    events_table,
+    hashes_html,
+    reviews_table,
+)
 from releases.models import (
     Approval,
     AuditEvent,
@@ -22,6 +28,14 @@ from releases.models import (
 
 def _pretty(value) -> str:
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2))
+
+
+def _pr_or_admin(release: ReleaseRequest) -> str:
+    if release.pr_url:
+        return format_html('pull request <a href="{}">#{}</a>', release.pr_url, release.pr_number)
+    if release.branch:
+        return format_html("branch {}, no pull request recorded", release.branch)
+    return "reviewed in the admin"
 
 
 def _link(obj, label=None) -> str:
@@ -48,16 +62,13 @@ class BuildFileInline(admin.TabularInline):
     model = BuildFile
     extra = 0
     can_delete = False
-    fields = [
-        "name",
-        "size",
-        "sha512",
-        "sha256",
-        "verification",
-        "verification_detail",
-        "staged_at",
-    ]
+    fields = ["name", "size", "hashes", "verification", "verification_detail", "staged_at"]
     readonly_fields = fields
+    show_change_link = True  # "View": the file's own page with its events
+
+    @admin.display(description="hashes")
+    def hashes(self, obj):
+        return hashes_html(sha256=obj.sha256, sha512=obj.sha512)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -120,10 +131,12 @@ class BuildAdmin(ReadOnlyAdmin):
             },
         ),
         ("Times", {"fields": ["created_at", "staged_at", "live_at", "updated_at"]}),
+        ("Review", {"fields": ["pull_requests", "reviews"]}),
         ("Webhook payload (latest release request)", {"fields": ["payload"]}),
-        ("Timeline", {"fields": ["timeline"]}),
     ]
-    readonly_fields = ["platform_list", "timeline", "payload"]
+    readonly_fields = ["platform_list", "payload", "pull_requests", "reviews"]
+    # The timeline comes last, after the files and release requests (see the template).
+    change_form_template = "admin/releases/build/change_form.html"
     actions = ["rollback_to_build", "reconcile_production"]
 
     @admin.action(description="Open a rollback to this live build", permissions=["rollback"])
@@ -181,28 +194,35 @@ class BuildAdmin(ReadOnlyAdmin):
             return "-"
         return format_html('<a href="{}">#{}</a>', obj.latest_pr_url, obj.latest_pr_number)
 
-    @admin.display(description="events")
-    def timeline(self, obj):
-        events = obj.events.order_by("sequence")
-        if not events:
-            return "-"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["timeline"] = events_table(obj.events.order_by("sequence"))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="pull requests")
+    def pull_requests(self, obj):
+        releases = obj.release_requests.order_by("created_at")
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "{}: {} ({})",
                 (
-                    _link(e, f"#{e.sequence}"),
-                    e.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                    e.kind,
-                    e.actor or "-",
-                    e.message,
-                )
-                for e in events
-            ),
+                    (
+                        _link(r, f"release #{r.pk} ({r.kind})"),
+                        _pr_or_admin(r),
+                        r.get_state_display(),
+                    )
+                    for r in releases
+                ),
+            )
+            or "-"
         )
-        return format_html(
-            "<table><tr><th>#</th><th>time</th><th>event</th><th>actor</th><th>what</th></tr>{}</table>",
-            rows,
+
+    @admin.display(description="reviews")
+    def reviews(self, obj):
+        return reviews_table(
+            approvals=Approval.objects.filter(release__build=obj).select_related("user"),
+            review_events=obj.events.filter(kind__startswith="github.review_"),
         )
 
 
@@ -214,6 +234,28 @@ class BuildFileAdmin(ReadOnlyAdmin):
     list_select_related = ["build"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    fields = [
+        "build",
+        "name",
+        "size",
+        "hashes",
+        "md5",
+        "content_type",
+        "source_url",
+        "verification",
+        "verification_detail",
+        "staged_at",
+        "events",
+    ]
+    readonly_fields = ["hashes", "events"]
+
+    @admin.display(description="hashes")
+    def hashes(self, obj):
+        return hashes_html(sha256=obj.sha256, sha512=obj.sha512)
+
+    @admin.display(description="events")
+    def events(self, obj):
+        return events_table(obj.build.events.filter(data__name=obj.name).order_by("sequence"))
 
 
 @admin.register(ReleaseRequest)
@@ -231,13 +273,24 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
     list_filter = ["state", "kind"]
     search_fields = ["build__build_id", "build__version", "pr_number", "merged_by"]
     list_select_related = ["build"]
-    readonly_fields = ["payload_pretty"]
+    readonly_fields = ["payload_pretty", "reviews", "timeline"]
     exclude = ["payload"]
     actions = ["retry_review", "retry_staging", "approve_releases", "reject_releases"]
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
         return _pretty(obj.payload)
+
+    @admin.display(description="reviews")
+    def reviews(self, obj):
+        return reviews_table(
+            approvals=obj.approvals.select_related("user"),
+            review_events=obj.events.filter(kind__startswith="github.review_"),
+        )
+
+    @admin.display(description="events")
+    def timeline(self, obj):
+        return events_table(obj.events.order_by("sequence"))
 
     @admin.action(description="Retry opening the review (PR)", permissions=["retry_review"])
     def retry_review(self, request, queryset):

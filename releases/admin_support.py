@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db import connections
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
 
 # Below this many rows an exact COUNT(*) is cheap and better than an estimate.
 ESTIMATE_ABOVE = 10_000
@@ -37,3 +39,105 @@ class EstimatedCountPaginator(Paginator):
             )
             row = cursor.fetchone()
         return int(row[0]) if row else None
+
+
+# Hashes are long unbroken strings: without a break they push every later column off-screen.
+HASH_STYLE = "font-family:monospace;font-size:11px;word-break:break-all;display:block;"
+CELL_STYLE = "vertical-align:top;"
+
+
+def hashes_html(**hashes: str) -> str:
+    """`sha256 …` / `sha512 …` lines, monospace and wrapped, for comparing by eye."""
+    shown = [(name, value) for name, value in hashes.items() if value]
+    if not shown:
+        return "-"
+    return format_html_join(
+        "", '<span style="{}"><b>{}</b> {}</span>', ((HASH_STYLE, n, v) for n, v in shown)
+    )
+
+
+def admin_url(model: str, pk) -> str:
+    return reverse(f"admin:releases_{model}_change", args=[pk])
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+def _event_row(event) -> tuple:
+    what = format_html("{}", event.message)
+    if event.url:
+        what = format_html('{} <a href="{}" rel="noreferrer">↗ link</a>', what, event.url)
+    release = "-"
+    if event.release_id:
+        release = format_html(
+            '<a href="{}">#{}</a>', admin_url("releaserequest", event.release_id), event.release_id
+        )
+    return (
+        admin_url("auditevent", event.pk),
+        event.sequence,
+        _when(event.created_at),
+        event.kind,
+        event.actor or "-",
+        release,
+        what,
+    )
+
+
+def events_table(events) -> str:
+    """The timeline: every event with its time, actor, release and full message."""
+    rows = [_event_row(event) for event in events]
+    if not rows:
+        return "-"
+    body = format_html_join(
+        "",
+        '<tr><td><a href="{}">#{}</a></td><td style="white-space:nowrap">{}</td><td>{}</td>'
+        '<td>{}</td><td>{}</td><td style="overflow-wrap:anywhere">{}</td></tr>',
+        rows,
+    )
+    return format_html(
+        '<table style="width:100%;table-layout:auto"><tr><th>#</th><th>time</th><th>event</th>'
+        "<th>actor</th><th>release</th><th>what</th></tr>{}</table>",
+        body,
+    )
+
+
+def reviews_table(*, approvals, review_events) -> str:
+    """Every review of a build's or release's requests: admin approvals and GitHub reviews."""
+    rows = [
+        (
+            _when(a.created_at),
+            admin_url("releaserequest", a.release_id),
+            a.release_id,
+            a.user.get_username(),
+            "approved" if a.approved else "rejected",
+            format_html('<a href="{}">in the admin</a>', admin_url("approval", a.pk)),
+            a.comment or "",
+        )
+        for a in approvals
+    ] + [
+        (
+            _when(e.created_at),
+            admin_url("releaserequest", e.release_id),
+            e.release_id,
+            e.actor or "-",
+            e.kind.removeprefix("github.review_").replace("_", " "),
+            format_html('<a href="{}" rel="noreferrer">on GitHub</a>', e.url) if e.url else "-",
+            (e.data or {}).get("body", ""),
+        )
+        for e in review_events
+    ]
+    if not rows:
+        return "no reviews yet"
+    rows.sort(key=lambda row: row[0])
+    body = format_html_join(
+        "",
+        '<tr><td style="white-space:nowrap">{}</td><td><a href="{}">#{}</a></td><td>{}</td>'
+        '<td><b>{}</b></td><td>{}</td><td style="overflow-wrap:anywhere">{}</td></tr>',
+        rows,
+    )
+    return format_html(
+        "<table><tr><th>time</th><th>release</th><th>reviewer</th><th>verdict</th>"
+        "<th>where</th><th>comment</th></tr>{}</table>",
+        body,
+    )

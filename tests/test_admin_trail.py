@@ -117,3 +117,104 @@ def test_a_filtered_list_of_a_large_table_counts_exactly(admin_client):
     _pretend_the_table_holds("releases_auditevent", 2_000_000)
     page = admin_client.get(reverse("admin:releases_auditevent_changelist"), {"q": "ok"})
     assert page.context["cl"].result_count == 3
+
+
+def _github_reviewed_build():
+    build = make_build()
+    BuildFile.objects.create(
+        build=build, name="App Setup.exe", size=10, sha256="a" * 64, sha512="b" * 128
+    )
+    release = make_release(
+        build, pr_number=12, pr_url="https://github.com/o/r/pull/12", branch="release/x"
+    )
+    audit_record(
+        kind="github.review_changes_requested",
+        message="alice requested changes",
+        release=release,
+        actor="alice",
+        url="https://github.com/o/r/pull/12#pullrequestreview-1",
+        data={"body": "the notarisation is missing"},
+    )
+    audit_record(
+        kind="staging.file_staged", message="staged", build=build, data={"name": "App Setup.exe"}
+    )
+    audit_record(kind="staging.file_staged", message="other", build=build, data={"name": "x.yml"})
+    return build, release
+
+
+def test_the_build_page_shows_the_pull_request_and_its_reviews(admin_client):
+    build, release = _github_reviewed_build()
+    reviewer = User.objects.create_user("bob")
+    admin_release = make_release(build)
+    Approval.objects.create(
+        release=admin_release, user=reviewer, approved=False, comment="wrong icon"
+    )
+    page = admin_client.get(
+        reverse("admin:releases_build_change", args=[build.pk])
+    ).content.decode()
+    assert 'pull request <a href="https://github.com/o/r/pull/12">#12</a>' in page
+    assert "reviewed in the admin" in page
+    assert "<td>alice</td><td><b>changes requested</b></td>" in page
+    assert 'href="https://github.com/o/r/pull/12#pullrequestreview-1"' in page
+    assert "the notarisation is missing" in page
+    assert "<td>bob</td><td><b>rejected</b></td>" in page
+    assert "wrong icon" in page
+
+
+def test_the_build_page_links_each_file_and_shows_its_hashes_whole(admin_client):
+    build, _ = _github_reviewed_build()
+    file = build.files.get()
+    page = admin_client.get(
+        reverse("admin:releases_build_change", args=[build.pk])
+    ).content.decode()
+    assert reverse("admin:releases_buildfile_change", args=[file.pk]) in page
+    assert f"<b>sha256</b> {'a' * 64}" in page
+    assert f"<b>sha512</b> {'b' * 128}" in page
+
+
+def test_the_build_timeline_comes_after_the_files_and_links_each_event_and_release(admin_client):
+    build, release = _github_reviewed_build()
+    page = admin_client.get(
+        reverse("admin:releases_build_change", args=[build.pk])
+    ).content.decode()
+    timeline = page[page.index('id="timeline"') :]
+    assert page.index("App Setup.exe") < page.index('id="timeline"')
+    for event in build.events.all():
+        assert reverse("admin:releases_auditevent_change", args=[event.pk]) in timeline
+    assert reverse("admin:releases_releaserequest_change", args=[release.pk]) in timeline
+    assert "alice requested changes" in timeline
+
+
+def test_a_file_page_shows_the_events_of_that_file_only(admin_client):
+    build, _ = _github_reviewed_build()
+    page = admin_client.get(
+        reverse("admin:releases_buildfile_change", args=[build.files.get().pk])
+    ).content.decode()
+    assert ">staged<" in page
+    assert ">other<" not in page
+    assert f"<b>sha512</b> {'b' * 128}" in page
+
+
+def test_a_release_request_page_shows_its_reviews_and_events(admin_client):
+    _, release = _github_reviewed_build()
+    page = admin_client.get(
+        reverse("admin:releases_releaserequest_change", args=[release.pk])
+    ).content.decode()
+    assert "<td>alice</td><td><b>changes requested</b></td>" in page
+    assert "alice requested changes" in page
+
+
+def test_the_build_page_costs_the_same_queries_for_many_files_and_events(
+    admin_client, django_assert_max_num_queries
+):
+    build, release = _github_reviewed_build()
+    url = reverse("admin:releases_build_change", args=[build.pk])
+    with django_assert_max_num_queries(100) as few:
+        assert admin_client.get(url).status_code == 200
+    for number in range(30):
+        BuildFile.objects.create(build=build, name=f"file{number}.exe", size=1)
+        audit_record(kind="staging.file_staged", message=f"file{number}", release=release)
+    reviewer = User.objects.create_user("carol")
+    Approval.objects.create(release=make_release(build), user=reviewer, approved=True)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert admin_client.get(url).status_code == 200
