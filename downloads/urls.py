@@ -34,6 +34,7 @@ urlpatterns = [
     *_routes("versions/<str:app_version>", "version"),
     *_routes("builds/<str:build_id>", "build"),
     *_routes("", "latest"),
-    re_path(r"^(?P<rest>.+)/\Z", views.trailing_slash, name="trailing-slash"),
+    # `.*`: a doubled slash at the mount (`/download//`) goes back to the root route.
+    re_path(r"^(?P<rest>.*)/\Z", views.trailing_slash, name="trailing-slash"),
     re_path(r"^", views.not_found, name="not-found"),
 ]

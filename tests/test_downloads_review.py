@@ -98,3 +98,16 @@ def test_an_entry_with_only_a_url_that_does_not_parse_is_a_404(client, productio
     assert (response.status_code, response.content) == (404, b"Not Found")
     described = link(client, "/download/builds/badurl2/mac", HTTP_ACCEPT="application/json")
     assert (described.status_code, described.json()) == (404, {"error": "Not Found"})
+
+
+# --- Trailing slash: the mount itself ---------------------------------------------------------
+
+
+def test_a_doubled_slash_at_the_mount_redirects_to_the_mount(client, production_data, settings):
+    response = link(client, "/download//?utm_source=site")
+    assert (response.status_code, response["Location"]) == (301, "/download/?utm_source=site")
+    settings.DOWNLOAD_HOSTS = ["dl.example.com"]
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "dl.example.com"]
+    # `%2F` reaches the view as `/` (the test client would read `//` as a host name).
+    response = link(client, "/%2F", HTTP_HOST="dl.example.com")
+    assert (response.status_code, response["Location"]) == (301, "/")
