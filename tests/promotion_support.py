@@ -15,7 +15,14 @@ from django.utils import timezone
 
 from releases import buckets
 from releases.buckets import Bucket
-from releases.models import Build, BuildFile, BuildStatus, ReleaseRequest, ReleaseState
+from releases.models import (
+    Build,
+    BuildFile,
+    BuildStatus,
+    ReleaseRequest,
+    ReleaseState,
+    Verification,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +56,13 @@ def stage_build(build_id: str, version: str = "1.0.0", **kwargs) -> tuple[Build,
     )
     for name, data in files.items():
         info = staging.write_bytes(f"{build_id}/{name}", data)
-        BuildFile.objects.create(build=build, name=name, size=info.size, staged_at=timezone.now())
+        BuildFile.objects.create(
+            build=build,
+            name=name,
+            size=info.size,
+            staged_at=timezone.now(),
+            verification=Verification.VERIFIED,  # staging verifies before the build is staged
+        )
     return build, files
 
 

@@ -120,7 +120,11 @@ def test_a_restaged_build_is_promoted_by_the_next_run(fs_buckets):
     with pytest.raises(PromotionFailed):
         promotion_run(reason="approved")
     staging = buckets.staging()
-    staging.write_bytes("late1/App-3.0.0-build-late1.AppImage", b"bytes")
+    info = staging.write_bytes("late1/App-3.0.0-build-late1.AppImage", b"bytes")
+    # ...and recorded and verified, as a staging run does (unrecorded files are never promoted).
+    ghost.files.create(
+        name="App-3.0.0-build-late1.AppImage", size=info.size, verification=Verification.VERIFIED
+    )
 
     promotion_run(reason="reconcile")
 

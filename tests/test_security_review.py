@@ -15,13 +15,24 @@ from pathlib import Path
 
 import pytest
 
+from releases import buckets
 from releases.models import (
     AuditEvent,
     Build,
     BuildStatus,
     ReleaseRequest,
     ReleaseState,
+    Verification,
     WebhookDelivery,
+)
+from releases.services.promotion import PromotionFailed, promotion_run
+from releases.services.promotion.desired import BUILDS_FILE
+from tests.promotion_support import (
+    approve,
+    deliver_github,
+    production_contents,
+    push_event,
+    stage_build,
 )
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +185,59 @@ def test_a_link_longer_than_the_audit_column_is_recorded_without_it(client, in_r
     opened.refresh_from_db()
     assert opened.state == ReleaseState.CLOSED
     assert AuditEvent.objects.get(kind="github.pr_closed").url == ""
+
+
+# --- Promotion: only files that passed staging verification reach production --------------
+
+
+def test_a_push_listing_a_build_that_never_passed_verification_promotes_nothing(
+    client, settings, fake_github, fs_buckets, django_capture_on_commit_callbacks
+):
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+    # Staging wrote every file, then failed before verifying them (a build that never passed).
+    build, _ = stage_build("halfway1", "2.0.0")
+    build.files.update(verification=Verification.PENDING)
+    Build.objects.filter(pk=build.pk).update(status=BuildStatus.FAILED)
+    entry = {"id": "halfway1", "version": "2.0.0", "createdAt": "2025-02-10T10:00:00Z"}
+    fake_github.commit("main", {"desktop-builds.json": json.dumps([entry])}, "add by hand")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = deliver_github(client, "push", push_event(fake_github, files=[BUILDS_FILE]))
+
+    assert answer.status_code == 200 and answer.json()["handled"] is True
+    assert production_contents() == {}
+    failed = AuditEvent.objects.get(kind="promotion.failed", build=build)
+    assert "never verified" in failed.message
+
+
+def test_a_file_staging_never_recorded_is_never_promoted(fs_buckets):
+    build, _ = stage_build("extra1", "2.0.0")
+    approve(build)
+    buckets.staging().write_bytes("extra1/Setup-evil.exe", b"not from ToDesktop")
+
+    with pytest.raises(PromotionFailed, match="not recorded by staging"):
+        promotion_run(reason="approved")
+
+    assert production_contents() == {}
+
+
+def test_a_file_that_changed_size_in_staging_after_verification_is_never_promoted(fs_buckets):
+    build, files = stage_build("swap1", "2.0.0")
+    approve(build)
+    name = next(iter(files))
+    buckets.staging().write_bytes(f"swap1/{name}", files[name] + b"appended")
+
+    with pytest.raises(PromotionFailed, match="changed size"):
+        promotion_run(reason="approved")
+
+    assert production_contents() == {}
+
+
+def test_a_verified_build_is_still_promoted(fs_buckets):
+    build, files = stage_build("good1", "2.0.0")
+    build.files.filter(name__endswith=".blockmap").update(verification=Verification.UNCHECKED)
+    approve(build)
+
+    promotion_run(reason="approved")
+
+    assert all(production_contents()[name] == data for name, data in files.items())

@@ -87,19 +87,43 @@ def _build_copies(build_id: str, *, staging: Bucket, production: Bucket) -> list
     staged = {info.key[len(prefix) :]: info for info in staging.list(prefix)}
     if not staged:
         return f"no files under {prefix} in staging"
-    known = BuildFile.objects.filter(build__build_id=build_id)
-    absent = sorted(set(known.values_list("name", flat=True)) - set(staged))
-    if absent:
-        return f"{len(absent)} file(s) missing from staging, e.g. {absent[0]}"
-    # Bytes that did not match the build's manifests must never reach users, reviewed or not.
-    bad = sorted(known.filter(verification=Verification.MISMATCH).values_list("name", flat=True))
-    if bad:
-        return f"{len(bad)} file(s) failed verification in staging, e.g. {bad[0]}"
+    problem = _unverified(staged, BuildFile.objects.filter(build__build_id=build_id))
+    if problem:
+        return problem
     copies = []
     for name, info in sorted(staged.items()):
         if not same_object(info, production.head(name)):
             copies.append(Copy(build_id, info.key, name, info.size, info.etag))
     return copies
+
+
+def _unverified(staged: dict[str, ObjectInfo], known) -> str:
+    """Why the staged files of a build must not reach users ("" when they may).
+
+    Bytes that did not match the build's manifests, that were never verified (a staging run
+    that failed or stopped half-way), that staging never recorded, or that changed size since,
+    must never reach users, whatever the default branch lists: a merge or a push approves a
+    build id, not whatever lies under its prefix. Staging writes every file before it verifies
+    any, so only the verdict on each file (verified, or no manifest gives a hash) lets it pass."""
+    rows = {row.name: row for row in known}
+    checks = [
+        ("missing from staging", sorted(set(rows) - set(staged))),
+        ("failed verification in staging", _named(rows, Verification.MISMATCH)),
+        ("never verified in staging", _named(rows, Verification.PENDING)),
+        ("in staging but not recorded by staging", sorted(set(staged) - set(rows))),
+        (
+            "changed size in staging since they were verified",
+            sorted(n for n, row in rows.items() if n in staged and staged[n].size != row.size),
+        ),
+    ]
+    for what, names in checks:
+        if names:
+            return f"{len(names)} file(s) {what}, e.g. {names[0]}"
+    return ""
+
+
+def _named(rows: dict, verification: str) -> list[str]:
+    return sorted(name for name, row in rows.items() if row.verification == verification)
 
 
 def promotion_plan(*, desired: DesiredState, staging: Bucket, production: Bucket) -> Plan:
