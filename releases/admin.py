@@ -86,7 +86,11 @@ class ReleaseRequestInline(admin.TabularInline):
 
     @admin.display(description="release")
     def link(self, obj):
-        return _link(obj)
+        return _link(obj, f"release #{obj.pk}")
+
+    def get_queryset(self, request):
+        # Each row's heading is str(release), which names the build: one query, not one a row.
+        return super().get_queryset(request).select_related("build")
 
     @admin.display(description="pull request")
     def pr(self, obj):
@@ -371,7 +375,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["sequence", "created_at", "kind", "actor", "build", "message"]
+    list_display = ["sequence", "created_at", "kind", "actor", "build", "release_link", "what"]
     list_filter = ["kind", "created_at"]
     search_fields = ["message", "actor", "build__build_id"]
     list_select_related = ["build"]
@@ -395,3 +399,16 @@ class AuditEventAdmin(ReadOnlyAdmin):
     @admin.display(description="data")
     def data_pretty(self, obj):
         return _pretty(obj.data)
+
+    @admin.display(description="release")
+    def release_link(self, obj):
+        if not obj.release_id:
+            return "-"
+        url = reverse("admin:releases_releaserequest_change", args=[obj.release_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.release_id)
+
+    @admin.display(description="what")
+    def what(self, obj):
+        # Messages carry hashes and file names without spaces: let them wrap so that the
+        # column stays on screen beside the filters.
+        return format_html('<span style="overflow-wrap:anywhere">{}</span>', obj.message)

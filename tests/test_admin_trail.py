@@ -218,3 +218,10 @@ def test_the_build_page_costs_the_same_queries_for_many_files_and_events(
     Approval.objects.create(release=make_release(build), user=reviewer, approved=True)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert admin_client.get(url).status_code == 200
+
+
+def test_the_event_list_wraps_long_messages_and_links_each_release(admin_client):
+    _, release = _github_reviewed_build()
+    page = admin_client.get(reverse("admin:releases_auditevent_changelist")).content.decode()
+    assert '<span style="overflow-wrap:anywhere">alice requested changes</span>' in page
+    assert reverse("admin:releases_releaserequest_change", args=[release.pk]) in page
