@@ -41,6 +41,7 @@ def test_a_list_page_costs_the_same_queries_for_many_rows_as_for_few(
 ):
     url = reverse(f"admin:releases_{model}_changelist")
     _reviewed_builds(2)
+    admin_client.get(url)  # warm the caches (content types) that only the first page fills
     with django_assert_max_num_queries(100) as few:
         assert admin_client.get(url).status_code == 200
     _reviewed_builds(30)
@@ -209,6 +210,7 @@ def test_the_build_page_costs_the_same_queries_for_many_files_and_events(
 ):
     build, release = _github_reviewed_build()
     url = reverse("admin:releases_build_change", args=[build.pk])
+    admin_client.get(url)  # warm the caches (content types) that only the first page fills
     with django_assert_max_num_queries(100) as few:
         assert admin_client.get(url).status_code == 200
     for number in range(30):
