@@ -241,3 +241,51 @@ def test_a_verified_build_is_still_promoted(fs_buckets):
     promotion_run(reason="approved")
 
     assert all(production_contents()[name] == data for name, data in files.items())
+
+
+# --- A build's files never include production's control files --------------------------------
+
+
+@pytest.fixture
+def origin(settings, fs_buckets):
+    from tests.fakes.todesktop_origin import FakeBuild, start_origin
+
+    server = start_origin(FakeBuild())
+    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
+    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("name", ["desktop-releases.json", "desktop-builds.json"])
+def test_a_manifest_naming_a_production_control_file_fails_the_build(origin, name):
+    from releases.services.staging import build_stage
+
+    fake = origin.build
+    td = fake.td_manifest("linux")
+    td["artifacts"]["snap"] = {"x64": {"url": f"https://download.todesktop.com/a/{name}"}}
+    origin.serve(fake.td_name("linux"), json.dumps(td).encode())
+    origin.serve(name, b'{"latestReleaseBuildId": "someone-elses-build"}')
+    build = Build.objects.create(build_id=fake.build_id, app_id=fake.app_id)
+    release = ReleaseRequest.objects.create(build=build, payload={"buildId": fake.build_id})
+
+    build_stage(release_id=release.pk)
+
+    build.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and "control file" in build.failure_reason
+    assert not [info for info in buckets.staging().list("") if info.key.endswith(name)]
+    assert origin.requested(name) == []
+
+
+def test_a_staged_control_file_is_never_copied_over_production(fs_buckets):
+    build, files = stage_build("ctl1", "2.0.0")
+    info = buckets.staging().write_bytes("ctl1/desktop-releases.json", b'{"evil": true}')
+    build.files.create(
+        name="desktop-releases.json", size=info.size, verification=Verification.VERIFIED
+    )
+    approve(build)
+
+    with pytest.raises(PromotionFailed, match="control file"):
+        promotion_run(reason="approved")
+
+    assert production_contents() == {}

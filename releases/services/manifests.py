@@ -20,6 +20,9 @@ from releases import todesktop
 
 # Platform → the part of the manifest names that follows `latest-`.
 PLATFORMS = {"windows": "", "mac": "mac-", "linux": "linux-"}
+# Production's control files: promotion copies a build's files to the same root, so a file of
+# these names would replace the reviewed release state with whatever a manifest pointed at.
+RESERVED_NAMES = frozenset({"desktop-builds.json", "desktop-releases.json"})
 
 
 class ManifestError(ValueError):
@@ -165,6 +168,8 @@ def _add(plan: BuildPlan, source: str, url: str, **expected: Any) -> None:
         file_name = todesktop.file_name_from_url(url)
     except todesktop.UnsafeFileName as exc:
         raise ManifestError(f"{source}: {exc}")
+    if file_name.lower() in RESERVED_NAMES:
+        raise ManifestError(f"{source}: unsafe file name {file_name!r}: a production control file")
     planned = plan.expect(file_name)
     for key, value in expected.items():
         if value is None:

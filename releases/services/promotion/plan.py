@@ -23,6 +23,7 @@ from releases.services.promotion.desired import (
 )
 
 MANIFEST_SUFFIXES = (".yml", ".yaml", ".json")
+CONTROL_FILES = frozenset({BUILDS_FILE, RELEASES_FILE})
 # An S3 multipart ETag (`<md5 of part md5s>-<parts>`) is not a content hash: a copy may get a
 # different one for the same bytes, so only the size is compared for those.
 MULTIPART_ETAG = re.compile(r"^[0-9a-f]{32}-\d+$")
@@ -111,6 +112,8 @@ def _unverified(staged: dict[str, ObjectInfo], known) -> str:
         ("failed verification in staging", _named(rows, Verification.MISMATCH)),
         ("never verified in staging", _named(rows, Verification.PENDING)),
         ("in staging but not recorded by staging", sorted(set(staged) - set(rows))),
+        # Written only from the desired state, never copied from a build (they would bypass it).
+        ("named like a production control file", sorted(set(staged) & CONTROL_FILES)),
         (
             "changed size in staging since they were verified",
             sorted(n for n, row in rows.items() if n in staged and staged[n].size != row.size),
