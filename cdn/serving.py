@@ -261,6 +261,18 @@ def _respond_found(request, found: _Found, filename, cache_control) -> HttpRespo
     return response
 
 
+def without_body_for_head(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """RFC 9110 §9.3.2: no content in an answer to HEAD (its length is still announced).
+
+    Our plain-text answers (404, 416, 400, my-ip…) carry a body; gunicorn drops it with a warning
+    per request, other WSGI servers may send it and break the connection's framing.
+    """
+    if request.method == "HEAD" and not response.streaming and response.content:
+        response["Content-Length"] = str(len(response.content))
+        response.content = b""
+    return response
+
+
 def serve_object(
     request: HttpRequest,
     *,
@@ -270,6 +282,10 @@ def serve_object(
     cache_control: str | None,
 ) -> HttpResponse:
     """GET/HEAD `key` of `bucket`; 404 when missing, 503 when the storage fails."""
+    return without_body_for_head(request, _serve(request, bucket, key, filename, cache_control))
+
+
+def _serve(request, bucket, key, filename, cache_control) -> HttpResponse:
     if len(key.encode()) > MAX_KEY_BYTES:
         return _text(404, "Not Found")
     try:

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from cdn.clientip import client_ip
 from cdn.metadata import metadata_get
 from cdn.resolve import resolve_key
-from cdn.serving import cache_control_for, feed_filename, serve_object
+from cdn.serving import cache_control_for, feed_filename, serve_object, without_body_for_head
 from releases import buckets
 
 BROKEN_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -44,6 +44,10 @@ def _raw_path_is_valid(request: HttpRequest) -> bool:
 
 @csrf_exempt  # no state changes here; other methods must get 405, not a CSRF 403
 def feed(request: HttpRequest, path: str = "") -> HttpResponse:
+    return without_body_for_head(request, _feed(request, path))
+
+
+def _feed(request: HttpRequest, path: str) -> HttpResponse:
     if not _raw_path_is_valid(request):
         return _text(400, "Bad Request: malformed percent-encoding")
     if path == "":

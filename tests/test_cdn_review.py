@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.core.wsgi import get_wsgi_application
+from django.test import RequestFactory
 
 from cdn.serving import feed_filename
 from tests.cdn_support import feed_url, publish
@@ -38,3 +40,37 @@ def test_a_name_too_long_to_exist_is_a_404_not_a_storage_error(client, served, n
 )
 def test_a_blockmap_name_drops_the_build_id_like_its_file(key, name):
     assert feed_filename(key) == name
+
+
+def wsgi_call(method: str, path: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
+    """The project's WSGI application as a WSGI server calls it: status, headers, body bytes."""
+    environ = RequestFactory().generic(method, path, **headers).environ
+    answer: dict = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        answer["status"], answer["headers"] = status, dict(response_headers)
+
+    chunks = get_wsgi_application()(environ, start_response)
+    try:
+        data = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return answer["status"], answer["headers"], data
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/update/App-1.0.0-build-b1-x64.exe", {}, "200"),
+        ("/update/App-1.0.0-build-b1-x64.exe", {"HTTP_RANGE": "bytes=0-0"}, "206"),
+        ("/update/App-1.0.0-build-b1-x64.exe", {"HTTP_RANGE": "bytes=9-"}, "416"),
+        ("/update/missing.exe", {}, "404"),
+        ("/update/my-ip", {}, "200"),
+        ("/update/", {}, "400"),
+        ("/update/a/../b.exe", {}, "400"),
+    ],
+)
+def test_a_head_answer_carries_no_body_bytes(db, served, path, headers, status):
+    got_status, got_headers, data = wsgi_call("HEAD", path, **headers)
+    assert got_status.startswith(status)
+    assert data == b""
