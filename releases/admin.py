@@ -9,6 +9,8 @@ from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from releases.admin_support import (
     EstimatedCountPaginator,
@@ -17,6 +19,7 @@ from releases.admin_support import (
     reviews_table,
 )
 from releases.models import (
+    ApiToken,
     Approval,
     AuditEvent,
     Build,
@@ -412,3 +415,22 @@ class AuditEventAdmin(ReadOnlyAdmin):
         # Messages carry hashes and file names without spaces: let them wrap so that the
         # column stays on screen beside the filters.
         return format_html('<span style="overflow-wrap:anywhere">{}</span>', obj.message)
+
+
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)  # it lists every key in clear
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(TokenAdmin):
+    """DRF's token admin without the keys: a new key is shown once, right after it is made."""
+
+    list_display = ("__str__", "user", "created")
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self.message_user(
+            request,
+            f"The new key of {obj}: {obj.key} (copy it now; the admin never shows it again)",
+            level=messages.WARNING,
+        )
+        return super().response_add(request, obj, post_url_continue)
