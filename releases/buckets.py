@@ -35,6 +35,9 @@ S3_PART_SIZE = 8 * 1024 * 1024
 # copy_object handles sources up to 5 GiB; beyond that S3 needs a multipart copy.
 S3_SINGLE_COPY_LIMIT = 5 * 1024**3
 
+MAX_KEY_BYTES = 1024
+MAX_NAME_BYTES = 255
+
 CONTENT_TYPES = {
     ".exe": "application/vnd.microsoft.portable-executable",
     ".msi": "application/x-msi",
@@ -98,6 +101,14 @@ def check_key(key: str) -> str:
         raise InvalidKey(f"invalid key {key!r}")
     if any(part in ("", ".", "..") for part in key.split("/")):
         raise InvalidKey(f"invalid key {key!r}")
+    try:
+        encoded = key.encode("utf-8")  # a lone surrogate cannot be stored anywhere
+    except UnicodeEncodeError:
+        raise InvalidKey(f"invalid key {key!r}") from None
+    # S3 keys stop at 1,024 bytes and file names at 255 bytes: refuse early and uniformly
+    # rather than fail differently on each backend.
+    if len(encoded) > MAX_KEY_BYTES or any(len(p) > MAX_NAME_BYTES for p in encoded.split(b"/")):
+        raise InvalidKey(f"key too long ({len(encoded)} bytes)")
     return key
 
 

@@ -147,7 +147,10 @@ def test_names_with_spaces_and_unicode_round_trip(staging, production, name):
 
 
 @pytest.mark.parametrize(
-    "key", ["", "/abs", "a/../b", "..", "a/./b", "a\\b", "a\x00b", "a\nb", "a/"]
+    "key",
+    ["", "/abs", "a/../b", "..", "a/./b", "a\\b", "a\x00b", "a\nb", "a/"]
+    # too long for S3 (1,024 bytes) or a file name (255 bytes), and unencodable
+    + ["b/" + "x" * 256, "/".join(["y" * 200] * 6), "lone\ud800surrogate"],
 )
 def test_it_refuses_keys_that_could_escape_the_bucket(staging, key):
     with pytest.raises(InvalidKey):
