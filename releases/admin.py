@@ -366,7 +366,12 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     exclude = ["body"]
-    readonly_fields = ["body_pretty"]
+    readonly_fields = ["release_link", "body_pretty"]
+
+    @admin.display(description="release request")
+    def release_link(self, obj):
+        release = ReleaseRequest.objects.filter(delivery=obj).select_related("build").first()
+        return _link(release)
 
     @admin.display(description="body")
     def body_pretty(self, obj):

@@ -227,3 +227,13 @@ def test_the_event_list_wraps_long_messages_and_links_each_release(admin_client)
     page = admin_client.get(reverse("admin:releases_auditevent_changelist")).content.decode()
     assert '<span style="overflow-wrap:anywhere">alice requested changes</span>' in page
     assert reverse("admin:releases_releaserequest_change", args=[release.pk]) in page
+
+
+def test_a_delivery_page_links_the_release_request_it_opened(admin_client):
+    _reviewed_builds(1)
+    delivery = WebhookDelivery.objects.get()
+    page = admin_client.get(reverse("admin:releases_webhookdelivery_change", args=[delivery.pk]))
+    release = delivery.release
+    assert (
+        reverse("admin:releases_releaserequest_change", args=[release.pk]) in page.content.decode()
+    )
