@@ -289,3 +289,22 @@ def test_a_staged_control_file_is_never_copied_over_production(fs_buckets):
         promotion_run(reason="approved")
 
     assert production_contents() == {}
+
+
+@pytest.mark.parametrize("version", ["1." + "9" * 120, "1.2.0\nmerged: true", 120])
+def test_a_manifest_version_that_cannot_be_a_version_fails_the_build_visibly(origin, version):
+    from releases.services.staging import build_stage
+
+    fake = origin.build
+    td = fake.td_manifest("windows")
+    td["version"] = version
+    origin.serve(fake.td_name("windows"), json.dumps(td).encode())
+    build = Build.objects.create(build_id=fake.build_id, app_id=fake.app_id)
+    release = ReleaseRequest.objects.create(build=build, payload={"buildId": fake.build_id})
+
+    build_stage(release_id=release.pk)
+
+    build.refresh_from_db()
+    release.refresh_from_db()
+    assert build.status == BuildStatus.FAILED and "version" in build.failure_reason
+    assert release.state == ReleaseState.FAILED and build.version == ""

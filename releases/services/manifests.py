@@ -23,6 +23,7 @@ PLATFORMS = {"windows": "", "mac": "mac-", "linux": "linux-"}
 # Production's control files: promotion copies a build's files to the same root, so a file of
 # these names would replace the reviewed release state with whatever a manifest pointed at.
 RESERVED_NAMES = frozenset({"desktop-builds.json", "desktop-releases.json"})
+MAX_VERSION_LENGTH = 100  # Build.version
 
 
 class ManifestError(ValueError):
@@ -126,8 +127,9 @@ def td_manifest_read(plan: BuildPlan, *, name: str, body: bytes) -> None:
         raise ManifestError(f"{name}: not JSON ({exc})")
     if not isinstance(data, dict) or not isinstance(data.get("artifacts", {}), dict):
         raise ManifestError(f"{name}: not a td manifest (expected an object with artifacts)")
-    if isinstance(data.get("version"), str) and not plan.version:
-        plan.version = data["version"]
+    version = _version(name, data.get("version"))
+    if version and not plan.version:
+        plan.version = version
     for kind, arches in (data.get("artifacts") or {}).items():
         if arches is None:
             continue
@@ -139,6 +141,22 @@ def td_manifest_read(plan: BuildPlan, *, name: str, body: bytes) -> None:
             if not isinstance(info, dict) or not isinstance(info.get("url"), str):
                 raise ManifestError(f"{name}: artifacts.{kind}.{arch} has no url")
             _add(plan, name, info["url"], sha256=info.get("sha256"), size=info.get("size"))
+
+
+def _version(source: str, value: Any) -> str:
+    """A td manifest's `version` ("" when absent): it becomes `Build.version` (100 characters),
+    the version in desktop-builds.json, the PR title and the commit messages."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_VERSION_LENGTH:
+        raise ManifestError(
+            f"{source}: version must be a string of 1-{MAX_VERSION_LENGTH} characters"
+        )
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ManifestError(
+            f"{source}: version {value[:40]!r} contains a space or control character"
+        )
+    return value
 
 
 def yml_manifest_read(plan: BuildPlan, *, name: str, body: bytes) -> None:
