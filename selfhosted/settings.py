@@ -7,6 +7,7 @@ same names. A wrong value stops start-up with one line that names the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -22,8 +23,14 @@ class ConfigError(Exception):
     """A configuration value that cannot be used; the message starts with the variable."""
 
 
+# `scheme://user:password@` in a URL (also a mistyped `scheme:/`): the password is replaced.
+_URL_PASSWORD = re.compile(r"(?P<before>[A-Za-z][A-Za-z0-9+.-]*:/*[^/@\s:'\"]*:)[^\s'\"]*@")
+
+
 def _fail(message: str) -> None:
-    # One clear line, no traceback: an operator reads this in a container log.
+    # One clear line, no traceback: an operator reads this in a container log. Values are
+    # quoted to say what is wrong, but a password in a URL never reaches the log (SPEC §2).
+    message = _URL_PASSWORD.sub(r"\g<before>***@", message)
     sys.stderr.write(f"configuration error: {message}\n")
     raise SystemExit(2)
 

@@ -308,3 +308,36 @@ def test_a_manifest_version_that_cannot_be_a_version_fails_the_build_visibly(ori
     release.refresh_from_db()
     assert build.status == BuildStatus.FAILED and "version" in build.failure_reason
     assert release.state == ReleaseState.FAILED and build.version == ""
+
+
+# --- Start-up errors never print a password ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DATABASE_URL": "postgress://release:s3cr3t-pw@db.internal:5432/releases"},
+        {"DATABASE_URL": "postgres://release:s3cr3t-pw@db.internal:notaport/releases"},
+        {"DATABASE_URL": "mysql://release:s3cr3t@pw@db.internal/releases"},
+        {"CELERY_BROKER_URL": "redis:/:s3cr3t-pw@redis.internal:6379/0"},
+        {"CACHE_URL": "redis2://:s3cr3t-pw@cache.internal/1"},
+    ],
+)
+def test_a_start_up_error_names_the_variable_but_never_its_password(tmp_path, env):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")}
+    clean.update({"DATA_DIR": str(tmp_path), **env})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=clean,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"configuration error: {next(iter(env))}: ")
+    assert "s3cr3t" not in result.stderr + result.stdout and "***" in result.stderr
