@@ -12,7 +12,6 @@ sendfile(2); the bytes never enter Python).
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -32,8 +31,6 @@ from releases import buckets
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
-# S3's limit on a key (UTF-8 bytes): no bucket can hold an object with a longer name.
-MAX_KEY_BYTES = 1024
 SMALL_BODY = 64 * 1024
 # `-build-<id>` (electron-builder names) and `Build <id>-` / ` - Build <id>` (ToDesktop's).
 DASH_BUILD_RE = re.compile(r"-build-[A-Za-z0-9]+")
@@ -286,15 +283,11 @@ def serve_object(
 
 
 def _serve(request, bucket, key, filename, cache_control) -> HttpResponse:
-    if len(key.encode()) > MAX_KEY_BYTES:
-        return _text(404, "Not Found")
     try:
         return _respond(request, bucket, key, filename, cache_control)
     except (buckets.ObjectNotFound, buckets.InvalidKey):
         return _text(404, "Not Found")
     except (buckets.BucketError, OSError, BotoCoreError, ClientError) as exc:
-        if getattr(exc, "errno", None) == errno.ENAMETOOLONG:
-            return _text(404, "Not Found")  # a path segment longer than a file name may be
         # Storage unreachable: a clear 503, never a 500.
         logger.warning("serving %s failed: %s", key, exc)
         return _text(503, "Storage unavailable")

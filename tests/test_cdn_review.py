@@ -24,10 +24,10 @@ def served(production):
         "é" * 600 + ".yml",  # 1,204 bytes of UTF-8 in 604 characters
     ],
 )
-def test_a_name_too_long_to_exist_is_a_404_not_a_storage_error(client, served, name):
+def test_a_name_too_long_to_exist_is_a_400_not_a_storage_error(client, served, name):
     response = client.get(feed_url(name))
-    assert response.status_code == 404
-    assert response.content == b"Not Found"
+    assert response.status_code == 400
+    assert response.content == b"Bad Request: invalid path"
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,18 @@ def test_a_head_answer_carries_no_body_bytes(db, served, path, headers, status):
     got_status, got_headers, data = wsgi_call("HEAD", path, **headers)
     assert got_status.startswith(status)
     assert data == b""
+
+
+@pytest.mark.parametrize("path", ["/update/a%0Ab.yml", "/update/%0A", "/update/latest.yml%0A"])
+def test_a_line_break_in_the_path_is_the_feeds_own_400(client, served, path):
+    response = client.get(path)
+    assert response.status_code == 400
+    assert response.content == b"Bad Request: invalid path"
+
+
+def test_a_line_break_on_a_feed_host_is_the_feeds_own_400(client, served, settings):
+    settings.FEED_HOSTS = ["feed.example.com"]
+    settings.ALLOWED_HOSTS = ["feed.example.com"]
+    response = client.get("/a%0Ab.yml", HTTP_HOST="feed.example.com")
+    assert response.status_code == 400
+    assert response.content == b"Bad Request: invalid path"
