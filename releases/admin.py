@@ -303,13 +303,10 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
     def retry_review(self, request, queryset):
         from releases.services.review import review_retry
 
-        queued, skipped = review_retry(
+        result = review_retry(
             releases=queryset.select_related("build"), actor=request.user.get_username()
         )
-        if queued:
-            self.message_user(request, f"queued the review of {queued} release(s)")
-        if skipped:
-            self.message_user(request, "not retried: " + ", ".join(skipped), level=messages.WARNING)
+        self._report_retry(request, *result, done="queued the review of {} release(s)")
 
     def has_retry_review_permission(self, request):
         return request.user.has_perm("releases.retry_build")
@@ -318,11 +315,14 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
     def retry_staging(self, request, queryset):
         from releases.services.intake import staging_retry
 
-        queued, skipped = staging_retry(
+        result = staging_retry(
             releases=queryset.select_related("build"), actor=request.user.get_username()
         )
+        self._report_retry(request, *result, done="queued staging of {} release(s) again")
+
+    def _report_retry(self, request, queued: int, skipped: list[str], *, done: str) -> None:
         if queued:
-            self.message_user(request, f"queued staging of {queued} release(s) again")
+            self.message_user(request, done.format(queued))
         if skipped:
             self.message_user(request, "not retried: " + ", ".join(skipped), level=messages.WARNING)
 
