@@ -166,6 +166,24 @@ def test_a_replayed_delivery_does_nothing(client, release, django_capture_on_com
     assert WebhookDelivery.objects.filter(delivery_key="d-merge").count() == 1
 
 
+def test_a_signed_body_replayed_under_a_new_delivery_id_does_nothing(
+    client, release, django_capture_on_commit_callbacks
+):
+    payload = fixture("pull_request.closed.merged.json")
+    deliver(client, "pull_request", payload, delivery="d-merge")
+    ReleaseRequest.objects.filter(pk=release.pk).update(state=ReleaseState.IN_REVIEW)
+    events = AuditEvent.objects.count()
+
+    with django_capture_on_commit_callbacks() as replay:
+        answer = deliver(client, "pull_request", payload, delivery="forged-new-id")
+
+    assert answer.status_code == 200 and answer.json()["duplicate"] is True
+    assert replay == []
+    assert state_of(release) == ReleaseState.IN_REVIEW
+    assert AuditEvent.objects.count() == events
+    assert not WebhookDelivery.objects.filter(delivery_key="forged-new-id").exists()
+
+
 def test_an_opened_pull_request_is_in_review_with_actor_time_and_link(client, release):
     ReleaseRequest.objects.filter(pk=release.pk).update(state=ReleaseState.AWAITING_REVIEW)
 

@@ -60,6 +60,11 @@ def github_delivery_receive(
 ) -> Outcome:
     """Store the delivery once and apply it; a delivery id seen before changes nothing."""
     kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    if _body_seen(kept.get("X-Hub-Signature-256", "")):
+        # X-GitHub-Delivery is not covered by the signature: the same signed body under a fresh
+        # id is a replay (of a body anyone with admin read access could copy), not a new event.
+        logger.warning("github delivery %s replays a body already received; ignored", delivery_id)
+        return Outcome(handled=False, detail="body already received", duplicate=True)
     try:
         with transaction.atomic():
             WebhookDelivery.objects.create(
@@ -73,6 +78,14 @@ def github_delivery_receive(
     except IntegrityError:
         logger.info("github delivery %s already received; ignored", delivery_id)
         return Outcome(handled=False, detail="delivery already received", duplicate=True)
+
+
+def _body_seen(signature: str) -> bool:
+    """Whether a delivery with this body was stored already (its HMAC names the body)."""
+    if not signature:
+        return False
+    lookup = {"headers__X-Hub-Signature-256": signature}
+    return WebhookDelivery.objects.filter(source=WebhookDelivery.Source.GITHUB, **lookup).exists()
 
 
 def _dispatch(event: str, payload: dict, delivery_id: str) -> Outcome:
