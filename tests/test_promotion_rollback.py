@@ -94,7 +94,7 @@ def test_a_rollback_opens_a_pull_request_that_sets_the_latest_build(
     assert json.loads(live)["latestReleaseBuildId"] == "old1"
 
 
-def test_a_second_rollback_to_the_same_build_gets_its_own_branch(
+def test_a_second_rollback_waits_for_the_first_then_gets_its_own_branch(
     client, settings, github_server, fs_buckets
 ):
     use_fake_github(settings, github_server)
@@ -103,6 +103,11 @@ def test_a_second_rollback_to_the_same_build_gets_its_own_branch(
     user = manager("rollback_build")
 
     rollback_action(client, user, old)
+    rollback_action(client, user, old)  # a double click: the first one is still open
+    assert ReleaseRequest.objects.filter(kind="rollback").count() == 1
+    assert len(github_server.gh.pulls("open")) == 1
+
+    ReleaseRequest.objects.filter(kind="rollback").update(state=ReleaseState.CLOSED)
     rollback_action(client, user, old)
 
     branches = sorted(ReleaseRequest.objects.values_list("branch", flat=True))

@@ -17,6 +17,13 @@ from releases.services.audit import audit_record
 from releases.services.release_files import RELEASES_FILE, releases_update
 
 BRANCH_ATTEMPTS = 100
+OPEN_ROLLBACK_STATES = (
+    ReleaseState.PENDING,
+    ReleaseState.AWAITING_REVIEW,
+    ReleaseState.IN_REVIEW,
+    ReleaseState.CHANGES_REQUESTED,
+    ReleaseState.APPROVED,
+)
 
 
 class RollbackError(Exception):
@@ -28,6 +35,15 @@ def rollback_open(*, build: Build, actor: str) -> ReleaseRequest:
     if build.status != BuildStatus.LIVE:
         raise RollbackError(f"build {build.build_id} is not live; only a live build can be")
     with transaction.atomic():
+        # The build's row lock serialises two managers clicking at once: the second one finds
+        # the first one's rollback instead of opening another review.
+        Build.objects.select_for_update().filter(pk=build.pk).first()
+        open_one = ReleaseRequest.objects.filter(
+            build=build, kind="rollback", state__in=OPEN_ROLLBACK_STATES
+        ).first()
+        if open_one is not None:
+            where = open_one.pr_url or f"release request #{open_one.pk}"
+            raise RollbackError(f"a rollback to {build.build_id} is already open: {where}")
         release = ReleaseRequest.objects.create(
             build=build,
             kind="rollback",
