@@ -171,3 +171,28 @@ def test_the_demo_fetches_from_the_running_server_and_asks_every_required_review
     approvers = build.release_requests.get().approvals.values_list("user__username", flat=True)
     assert sorted(approvers) == ["demo-reviewer-1", "demo-reviewer-2"]
     assert f"latest-build-{build.build_id}.yml" in {i.key for i in buckets.production().list()}
+
+
+@pytest.fixture
+def silent_broker(settings):
+    """A broker that accepts connections and never answers: /healthz then answers only after
+    its check timeout (seconds), as a freshly started server's first /healthz is slow."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    yield
+    listener.close()  # resets the waiting connection, so the health check's thread ends
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_waits_for_a_running_server_whose_healthz_is_slow(
+    fs_buckets, settings, silent_broker, running_server
+):
+    settings.REVIEW_BACKEND = "admin"
+    settings.REQUIRED_APPROVALS = 1
+    out = io.StringIO()
+    call_command("demo", "--size-kb", "8", "--quiet", stdout=out)
+    output = out.getvalue()
+    assert f"6. Fetching from the running server ({running_server}):" in output
+    assert "No server on port" not in output

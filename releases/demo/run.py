@@ -33,6 +33,7 @@ from releases.demo.todesktop_origin import FakeBuild, start_origin
 from releases.models import AuditEvent, Build, BuildFile, ReleaseRequest, ReleaseState
 from releases.services.approvals import release_decide
 from releases.services.manual import ManualObserver, manual_stage
+from selfhosted import health
 
 MAC_SAFARI = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
@@ -198,12 +199,20 @@ def _web_server(say) -> Iterator[tuple[str, bool]]:
         server.server_close()
 
 
+# Connecting fails at once when nothing listens. An answer takes its time: the first request
+# of a fresh gunicorn worker loads the URLs and opens the broker, and /healthz waits up to
+# CHECK_TIMEOUT_SECONDS for each dependency (a 1-second limit made the demo miss a server that
+# had just started).
+HEALTHZ_TIMEOUT = (2, health.CHECK_TIMEOUT_SECONDS + 10)
+
+
 def _answers(base: str) -> bool:
+    """Whether this install's server listens at `base` (/healthz answers, 200 or 503)."""
     try:
-        response = requests.get(f"{base}/healthz", timeout=1)
-    except requests.RequestException:
+        response = requests.get(f"{base}/healthz", timeout=HEALTHZ_TIMEOUT)
+        return "checks" in response.json()
+    except (requests.RequestException, ValueError, TypeError):
         return False
-    return response.headers.get("Content-Type", "").startswith("application/json")
 
 
 def _fetch(fake: FakeBuild, *, base: str, production: list[str], say) -> DemoResult:
