@@ -6,6 +6,7 @@ import logging
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 logger = logging.getLogger(__name__)
 
@@ -15,9 +16,18 @@ class TransientError(Exception):
 
 
 class ReliableTask(Task):
-    """Default for our tasks: retry transient errors with exponential backoff and a cap."""
+    """Default for our tasks: retry transient errors with exponential backoff and a cap.
 
-    autoretry_for = (TransientError, ConnectionError, TimeoutError)
+    A database error of operation (SQLite's "database is locked", a lost PostgreSQL
+    connection) is transient too: the task runs again rather than failing a build."""
+
+    autoretry_for = (
+        TransientError,
+        ConnectionError,
+        TimeoutError,
+        OperationalError,
+        InterfaceError,
+    )
     retry_backoff = settings.TASK_RETRY_BACKOFF_SECONDS
     retry_backoff_max = 600
     retry_jitter = True

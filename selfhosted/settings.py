@@ -11,6 +11,7 @@ import re
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -64,6 +65,50 @@ def _list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _url(name: str, value: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """`value` must be an absolute URL with one of `schemes` and a host (and a numeric port)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        _fail(f"{name}: {value!r} is not a valid URL ({exc})")
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        _fail(f"{name}: {value!r} is not a URL like {schemes[0]}://host[:port]")
+    return value
+
+
+def _directory(name: str, path: Path) -> Path:
+    """Create `path` when it is missing (as DATA_DIR is); it must be a writable directory."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        _fail(f"{name}: {path} exists and is not a directory")
+    except OSError as exc:
+        _fail(f"{name}: cannot create the directory {path} ({exc.strerror})")
+    if not os.access(path, os.W_OK | os.X_OK):
+        _fail(f"{name}: the directory {path} is not writable")
+    return path
+
+
+def _sqlite_file(name: str, path: Path) -> None:
+    """A SQLite file (database or broker): its directory is created; SQLite also writes its
+    `-wal` and `-shm` files there, so the directory and the file must be writable."""
+    _directory(name, path.parent)
+    if path.exists() and not (path.is_file() and os.access(path, os.R_OK | os.W_OK)):
+        _fail(f"{name}: {path} is not a readable and writable file")
+
+
+def _broker_transport_known(scheme: str) -> bool:
+    from kombu.transport import TRANSPORT_ALIASES
+
+    return scheme.split("+")[0] in TRANSPORT_ALIASES
+
+
+def _from_data_dir(name: str) -> str:
+    """The variable to blame for a path: `name` when it is set, else DATA_DIR (its default)."""
+    return name if os.environ.get(name) else "DATA_DIR"
+
+
 # --- Paths and secrets ------------------------------------------------------------------------
 
 DATA_DIR = Path(os.environ.get("DATA_DIR") or BASE_DIR / "var").resolve()
@@ -74,12 +119,12 @@ def _secret_key() -> str:
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     path = DATA_DIR / "secret_key"
+    _directory("DATA_DIR", DATA_DIR)
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
     try:
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(50)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -95,8 +140,10 @@ SECRET_KEY = _secret_key()
 DEBUG = _bool("DEBUG", False)
 ALLOWED_HOSTS = _list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 PORT = _read("PORT", env.int, 8000)
-PUBLIC_BASE_URL = (os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{PORT}").rstrip("/")
-CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
+PUBLIC_BASE_URL = _url(
+    "PUBLIC_BASE_URL", (os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{PORT}").rstrip("/")
+)
+CSRF_TRUSTED_ORIGINS = [_url("CSRF_TRUSTED_ORIGINS", o) for o in _list("CSRF_TRUSTED_ORIGINS")]
 
 # --- Applications -----------------------------------------------------------------------------
 
@@ -157,11 +204,31 @@ except Exception as exc:
     _fail(f"DATABASE_URL: cannot parse {DATABASE_URL!r} ({exc})")
 if _db.get("ENGINE") not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
     _fail(f"DATABASE_URL: unsupported scheme in {DATABASE_URL!r}; use sqlite:/// or postgres://")
+_SQLITE_TRANSACTION_MODES = ("IMMEDIATE", "DEFERRED", "EXCLUSIVE")
 if _db["ENGINE"].endswith("sqlite3"):
-    _db.setdefault("OPTIONS", {}).update(
-        # WAL + a busy timeout let web and worker share one SQLite file in `make run`.
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
-    )
+    if _db["NAME"] not in ("", ":memory:"):
+        _sqlite_file(_from_data_dir("DATABASE_URL"), Path(_db["NAME"]).resolve())
+    # Options in the URL's query string (`?timeout=60`) win over these defaults.
+    _db["OPTIONS"] = {
+        **{
+            # WAL: readers never block the writer nor the writer them (web, staging and
+            # promotion processes share the file in `make run`).
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # A writer waits this long for another one's lock instead of failing at once.
+            "timeout": 20,
+            # A transaction takes the write lock when it starts. SQLite's default (DEFERRED)
+            # takes it at the first write, and when another process committed in between, that
+            # upgrade fails at once with "database is locked", without waiting the timeout.
+            "transaction_mode": "IMMEDIATE",
+        },
+        **_db.get("OPTIONS", {}),
+    }
+    try:
+        _db["OPTIONS"]["timeout"] = float(_db["OPTIONS"]["timeout"])
+    except ValueError:
+        _fail(f"DATABASE_URL: timeout={_db['OPTIONS']['timeout']!r} is not a number of seconds")
+    if str(_db["OPTIONS"]["transaction_mode"]).upper() not in _SQLITE_TRANSACTION_MODES:
+        _fail("DATABASE_URL: transaction_mode must be IMMEDIATE, DEFERRED or EXCLUSIVE")
 _db["CONN_MAX_AGE"] = _read("DATABASE_CONN_MAX_AGE", env.int, 60)
 _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
@@ -197,8 +264,10 @@ for _role in S3_ROLES:
         or os.environ.get("AWS_SECRET_ACCESS_KEY"),
     }
 BUCKETS_DIR = DATA_DIR / "buckets"
-if STORAGE_BACKEND == "s3" and AWS_S3_ENDPOINT_URL and "://" not in AWS_S3_ENDPOINT_URL:
-    _fail(f"AWS_S3_ENDPOINT_URL: {AWS_S3_ENDPOINT_URL!r} is not a URL (https://host:port)")
+if STORAGE_BACKEND == "filesystem":
+    _directory("DATA_DIR", BUCKETS_DIR)
+if STORAGE_BACKEND == "s3" and AWS_S3_ENDPOINT_URL:
+    _url("AWS_S3_ENDPOINT_URL", AWS_S3_ENDPOINT_URL)
 
 
 def _bucket_storage(bucket: str, role: str) -> dict:
@@ -224,6 +293,8 @@ def _bucket_storage(bucket: str, role: str) -> dict:
 STATIC_URL = "/static/"
 # Set in the container, where collectstatic runs at build time.
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+if STATIC_ROOT and Path(STATIC_ROOT).exists() and not Path(STATIC_ROOT).is_dir():
+    _fail(f"STATIC_ROOT: {STATIC_ROOT} exists and is not a directory")
 # Serve the admin's assets straight from the installed apps when collectstatic has not run
 # (`make run`); the container runs collectstatic at build time.
 WHITENOISE_USE_FINDERS = True
@@ -240,8 +311,15 @@ STORAGES = {
 CELERY_BROKER_URL = (
     os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}"
 )
-if "://" not in CELERY_BROKER_URL:
+_broker_scheme = CELERY_BROKER_URL.split("://", 1)[0].lower()
+if "://" not in CELERY_BROKER_URL or not _broker_transport_known(_broker_scheme):
     _fail(f"CELERY_BROKER_URL: {CELERY_BROKER_URL!r} is not a broker URL (redis://host:6379/0)")
+_broker_file = CELERY_BROKER_URL.split("://", 1)[-1].removeprefix("/")
+if _broker_scheme == "sqla+sqlite" and _broker_file not in ("", ":memory:"):
+    # The embedded broker: a SQLite file, whose directory is created like the database's.
+    _sqlite_file(_from_data_dir("CELERY_BROKER_URL"), Path(_broker_file).resolve())
+elif _broker_scheme.startswith("redis"):
+    _url("CELERY_BROKER_URL", CELERY_BROKER_URL, ("redis", "rediss"))
 CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Longer than the longest task (a multi-GB staging run), so Redis does not re-deliver a task
 # that is still running; a dead worker's task comes back after this many seconds.
@@ -261,8 +339,7 @@ TODESKTOP_APP_ID = os.environ.get("TODESKTOP_APP_ID") or ""
 TODESKTOP_DOWNLOAD_BASE_URL = (
     os.environ.get("TODESKTOP_DOWNLOAD_BASE_URL") or "https://download.todesktop.com"
 ).rstrip("/")
-if "://" not in TODESKTOP_DOWNLOAD_BASE_URL:
-    _fail(f"TODESKTOP_DOWNLOAD_BASE_URL: {TODESKTOP_DOWNLOAD_BASE_URL!r} is not a URL")
+_url("TODESKTOP_DOWNLOAD_BASE_URL", TODESKTOP_DOWNLOAD_BASE_URL)
 WEBHOOK_MAX_BODY_BYTES = _read("WEBHOOK_MAX_BODY_BYTES", env.int, 1024 * 1024)
 STAGING_CONCURRENCY = _read("STAGING_CONCURRENCY", env.int, 4)
 HTTP_TIMEOUT_SECONDS = _read("HTTP_TIMEOUT_SECONDS", env.float, 30.0)
@@ -286,7 +363,9 @@ GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN") or ""
 GITHUB_APP_ID = os.environ.get("GITHUB_APP_ID") or ""
 GITHUB_APP_PRIVATE_KEY = (os.environ.get("GITHUB_APP_PRIVATE_KEY") or "").replace("\\n", "\n")
 GITHUB_APP_INSTALLATION_ID = _read("GITHUB_APP_INSTALLATION_ID", env.int, 0)
-GITHUB_API_URL = (os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+GITHUB_API_URL = _url(
+    "GITHUB_API_URL", (os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+)
 GITHUB_WEBHOOK_SECRET = os.environ.get("GITHUB_WEBHOOK_SECRET") or ""
 _github_configured = bool(GITHUB_OWNER and GITHUB_REPO and (GITHUB_TOKEN or GITHUB_APP_ID))
 REVIEW_BACKEND = _choice(

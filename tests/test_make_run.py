@@ -21,7 +21,7 @@ EMBEDDED = ("DATABASE_URL", "CELERY_BROKER_URL", "STORAGE_BACKEND", "SECRET_KEY"
 
 
 class Instance:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **extra_env: str) -> None:
         self.port = free_port()
         self.data_dir = data_dir
         env = {k: v for k, v in os.environ.items() if k not in EMBEDDED}
@@ -31,8 +31,10 @@ class Instance:
                 "DATA_DIR": str(data_dir),
                 "PYTHONUNBUFFERED": "1",
                 "CELERY_TASK_ALWAYS_EAGER": "false",
+                **extra_env,
             }
         )
+        self.env = env
         self.log = open(data_dir.with_suffix(".log"), "w+")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runall"],

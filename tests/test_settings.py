@@ -37,9 +37,46 @@ def start(tmp_path, **env) -> subprocess.CompletedProcess:
         ({"REVIEW_BACKEND": "github", "GITHUB_TOKEN": ""}, "REVIEW_BACKEND"),
         ({"REQUIRED_APPROVALS": "0"}, "REQUIRED_APPROVALS"),
         ({"TODESKTOP_DOWNLOAD_BASE_URL": "download.todesktop.com"}, "TODESKTOP_DOWNLOAD_BASE_URL"),
+        (
+            {"TODESKTOP_DOWNLOAD_BASE_URL": "ftp://download.example.com"},
+            "TODESKTOP_DOWNLOAD_BASE_URL",
+        ),
+        # Paths: what cannot be created, or exists as a file where a directory belongs.
+        ({"DATA_DIR": "{file}"}, "DATA_DIR"),
+        ({"DATA_DIR": "/sys/selfhosted-test"}, "DATA_DIR"),
+        ({"DATA_DIR": "{file}/sub", "SECRET_KEY": "set"}, "DATA_DIR"),
+        ({"DATABASE_URL": "sqlite:///{file}/db.sqlite3"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:////sys/selfhosted-test/db.sqlite3"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:///{tmp}"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:///{tmp}/db.sqlite3?timeout=soon"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:///{tmp}/db.sqlite3?transaction_mode=lazy"}, "DATABASE_URL"),
+        (
+            {"CELERY_BROKER_URL": "sqla+sqlite:////sys/selfhosted-test/b.sqlite3"},
+            "CELERY_BROKER_URL",
+        ),
+        ({"CELERY_BROKER_URL": "sqla+sqlite:///{file}/broker.sqlite3"}, "CELERY_BROKER_URL"),
+        ({"CELERY_BROKER_URL": "redsi://localhost:6379/0"}, "CELERY_BROKER_URL"),
+        ({"CELERY_BROKER_URL": "redis://localhost:port/0"}, "CELERY_BROKER_URL"),
+        ({"STATIC_ROOT": "{file}"}, "STATIC_ROOT"),
+        # URLs: a scheme and a host, and a port that is a number.
+        ({"GITHUB_API_URL": "api.github.com"}, "GITHUB_API_URL"),
+        ({"GITHUB_API_URL": "https://ghe.example.com:api/v3"}, "GITHUB_API_URL"),
+        ({"PUBLIC_BASE_URL": "releases.example.com"}, "PUBLIC_BASE_URL"),
+        (
+            {"CSRF_TRUSTED_ORIGINS": "https://ok.example.com,releases.example.com"},
+            "CSRF_TRUSTED_ORIGINS",
+        ),
+        (
+            {"STORAGE_BACKEND": "s3", "AWS_S3_ENDPOINT_URL": "http://minio:ninety"},
+            "AWS_S3_ENDPOINT_URL",
+        ),
+        ({"CACHE_URL": "memcache"}, "CACHE_URL"),
     ],
 )
 def test_a_wrong_value_stops_start_up_with_one_line_naming_it(tmp_path, env, variable):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    env = {k: v.format(file=a_file, tmp=tmp_path) for k, v in env.items()}
     result = start(tmp_path, **env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -83,3 +120,46 @@ def test_defaults_start_with_sqlite_and_filesystem_buckets_and_keep_the_generate
 
 def test_postgres_comes_from_database_url(tmp_path, settings):
     assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def test_the_directories_of_the_sqlite_database_and_broker_are_created_like_data_dir(tmp_path):
+    """`DATABASE_URL=sqlite:///<dir>/db.sqlite3` with a directory that does not exist yet."""
+    database = tmp_path / "new" / "db" / "db.sqlite3"
+    broker = tmp_path / "other" / "broker.sqlite3"
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("STORAGE_BACKEND",)},
+        "DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": f"sqlite:///{database}",
+        "CELERY_BROKER_URL": f"sqla+sqlite:///{broker}",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert database.is_file()
+    assert broker.parent.is_dir()
+    assert (tmp_path / "data" / "buckets").is_dir()
+
+
+def test_sqlite_is_opened_in_wal_mode_with_a_busy_timeout_and_immediate_transactions(tmp_path):
+    code = (
+        "from django.db import connection as c; c.ensure_connection();"
+        "print(c.cursor().execute('PRAGMA journal_mode').fetchone()[0],"
+        " c.cursor().execute('PRAGMA busy_timeout').fetchone()[0], c.transaction_mode)"
+    )
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "DJANGO_SETTINGS_MODULE": "selfhosted.settings",
+    }
+    run = [sys.executable, "-c", f"import django; django.setup(); {code}"]
+    done = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["wal", "20000", "IMMEDIATE"]
+    env["DATABASE_URL"] += "?timeout=2.5"  # an operator's own busy timeout
+    done = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["wal", "2500", "IMMEDIATE"]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
+from releases.services.intake import staging_retry
+from releases.services.review import review_blocker
 from releases.services.staging import staging_give_up
 from selfhosted.celery import app
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
@@ -63,3 +68,26 @@ def test_giving_up_does_not_touch_a_release_that_moved_on():
     staging_give_up(release_id=release.pk, reason="late failure")
     release.refresh_from_db()
     assert release.state == ReleaseState.IN_REVIEW
+
+
+@pytest.mark.django_db
+def test_giving_up_fails_a_staging_build_whose_lease_lapsed(
+    settings, staging_queue, django_capture_on_commit_callbacks
+):
+    """Nobody stages a build whose lease went stale (its worker died, or the database refused
+    the write that gives the claim back): giving up fails it with the reason, so that it does
+    not stay "staging" beside a failed release request, and the admin's retry takes it."""
+    build = Build.objects.create(build_id="stale123", app_id="app", status=BuildStatus.STAGING)
+    lapsed = timezone.now() - timedelta(seconds=settings.STAGING_LEASE_SECONDS + 1)
+    Build.objects.filter(pk=build.pk).update(updated_at=lapsed)
+    release = ReleaseRequest.objects.create(build=build)
+    staging_give_up(release_id=release.pk, reason="OperationalError: database is locked")
+    build.refresh_from_db()
+    release.refresh_from_db()
+    reason = "staging gave up after retries: OperationalError: database is locked"
+    assert (build.status, build.failure_reason) == (BuildStatus.FAILED, reason)
+    assert (release.state, release.failure_reason) == (ReleaseState.FAILED, reason)
+    assert review_blocker(release=release) == "its build is Failed, not staged"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert staging_retry(releases=[release], actor="manager") == (1, [])
+    assert [name for name, _ in staging_queue.tasks()] == ["releases.tasks.stage_build"]

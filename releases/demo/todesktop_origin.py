@@ -4,7 +4,8 @@ The build (`FakeBuild`, in `todesktop_build`) has td JSON manifests and electron
 twins with correct hashes, installer names with spaces, blockmaps for some files and 404 for
 others, and generated contents of any size (streamed, never held in memory).
 
-`FakeOrigin` serves it at `<url>/<appId>/<name>` (GET and HEAD, `Range: bytes=N-[M]`) with
+`FakeOrigin` serves it (and any further builds of the same app, e.g. for a burst of webhooks)
+at `<url>/<appId>/<name>` (GET and HEAD, `Range: bytes=N-[M]`) with
 fault switches — `fail` (n × 500), `drop` (connection closed half-way through a body), `slow`,
 `corrupt` (one byte flipped) — and a request log tests can inspect.
 
@@ -45,9 +46,11 @@ class LoggedRequest:
 
 
 class FakeOrigin:
-    def __init__(self, build: FakeBuild) -> None:
-        self.build = build
-        self.documents = build.documents()
+    def __init__(self, build: FakeBuild, *more: FakeBuild) -> None:
+        self.build = build  # the first one; `more` are served beside it (same app id)
+        self.builds = (build, *more)
+        self.documents = {k: v for each in self.builds for k, v in each.documents().items()}
+        self.files = {k: v for each in self.builds for k, v in each.files.items()}
         self.overrides: dict[str, bytes] = {}
         self.log: list[LoggedRequest] = []
         self.in_flight = 0  # bodies being sent right now
@@ -84,7 +87,7 @@ class FakeOrigin:
 
     def corrupt(self, name: str, *, offset: int | None = None) -> None:
         """Serve `name` with one byte flipped (the manifests keep the true hashes)."""
-        self._corrupt[name] = self.build.files[name].size // 2 if offset is None else offset
+        self._corrupt[name] = self.files[name].size // 2 if offset is None else offset
 
     def serve(self, name: str, body: bytes) -> None:
         """Serve `body` for `name` instead of the generated content (e.g. a hostile manifest)."""
@@ -154,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not name or (
             name not in origin.overrides
             and name not in origin.documents
-            and name not in origin.build.files
+            and name not in origin.files
         ):
             return 404
         failure = origin._take(origin._fail, name)
@@ -166,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
             return origin.overrides[name], len(origin.overrides[name])
         if name in origin.documents:
             return origin.documents[name], len(origin.documents[name])
-        return None, origin.build.files[name].size
+        return None, origin.files[name].size
 
     def _range(self, size: int) -> tuple[int, int]:
         header = self.headers.get("Range", "")
@@ -183,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
             for offset in range(start, end, BLOCK):
                 yield body[offset : min(offset + BLOCK, end)]
             return
-        yield from self.origin.build.files[name].chunks(start, end)
+        yield from self.origin.files[name].chunks(start, end)
 
     def _body(self, name: str, body: bytes | None, start: int, end: int) -> None:
         origin = self.origin
@@ -225,5 +228,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def start_origin(build: FakeBuild | None = None) -> FakeOrigin:
-    return FakeOrigin(build or FakeBuild())
+def start_origin(build: FakeBuild | None = None, *more: FakeBuild) -> FakeOrigin:
+    return FakeOrigin(build or FakeBuild(), *more)

@@ -15,6 +15,7 @@ from collections.abc import Collection
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -46,7 +47,17 @@ FINAL_STATUSES = (BuildStatus.FAILED, BuildStatus.REJECTED, BuildStatus.CLOSED)
 def _transient_errors() -> tuple[type[BaseException], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    return (todesktop.OriginUnavailable, buckets.BucketError, OSError, BotoCoreError, ClientError)
+    # OperationalError: SQLite's "database is locked" (a writer held the lock longer than the
+    # busy timeout) or a lost PostgreSQL connection. Both pass; the build is not at fault.
+    return (
+        todesktop.OriginUnavailable,
+        buckets.BucketError,
+        OSError,
+        BotoCoreError,
+        ClientError,
+        OperationalError,
+        InterfaceError,
+    )
 
 
 def build_stage(
@@ -81,12 +92,31 @@ def build_stage(
     except StagingFailed as exc:
         staging_fail(build=build, release=release, reason=str(exc))
     except _transient_errors() as exc:
-        # Give the claim back so the retry (here or on another worker) can start at once.
-        Build.objects.filter(pk=build.pk, status=BuildStatus.STAGING).update(
-            status=BuildStatus.RECEIVED, updated_at=timezone.now()
-        )
-        audit_record(kind="staging.retrying", message=f"will retry: {exc}", release=release)
+        _retry_prepare(build, release, exc)
         raise TransientError(str(exc)) from exc
+    except Exception:
+        # Unexpected: the task gives up (`staging_give_up`), which can then fail the build with
+        # the reason instead of leaving it `staging` with nobody staging it.
+        _claim_return(build)
+        raise
+
+
+def _retry_prepare(build: Build, release: ReleaseRequest, exc: Exception) -> None:
+    """Give the claim back so the retry (here or on another worker) can start at once, and
+    say so in the trail. When the database itself failed (locked beyond the busy timeout),
+    these writes can fail too: the task is retried all the same, and the claim lapses after
+    STAGING_LEASE_SECONDS."""
+    try:
+        _claim_return(build)
+        audit_record(kind="staging.retrying", message=f"will retry: {exc}", release=release)
+    except DatabaseError as error:
+        logger.warning("staging of %s will be retried (not recorded: %s)", build.build_id, error)
+
+
+def _claim_return(build: Build) -> None:
+    Build.objects.filter(pk=build.pk, status=BuildStatus.STAGING).update(
+        status=BuildStatus.RECEIVED, updated_at=timezone.now()
+    )
 
 
 def build_claim(*, build: Build) -> bool:
@@ -205,14 +235,17 @@ def staging_give_up(*, release_id: int, reason: str) -> None:
     """The staging task ran out of retries (ToDesktop or the bucket never recovered).
 
     The release request fails visibly (a release manager retries it from the admin). The build
-    fails too unless another worker is staging it right now (that run owns the build's state).
+    fails too unless another worker is staging it right now (that run owns the build's state):
+    a `staging` build whose lease went stale has nobody staging it (see `build_claim`).
     """
     release = ReleaseRequest.objects.select_related("build").filter(pk=release_id).first()
     if release is None or release.state != ReleaseState.PENDING:
         return
     reason = f"staging gave up after retries: {reason}"
     build = release.build
-    Build.objects.filter(pk=build.pk, status=BuildStatus.RECEIVED).update(
+    stale = timezone.now() - timedelta(seconds=settings.STAGING_LEASE_SECONDS)
+    unclaimed = Q(status=BuildStatus.RECEIVED) | Q(status=BuildStatus.STAGING, updated_at__lt=stale)
+    Build.objects.filter(unclaimed, pk=build.pk).update(
         status=BuildStatus.FAILED, failure_reason=reason, updated_at=timezone.now()
     )
     _release_fail(release, reason)

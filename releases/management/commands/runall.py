@@ -11,6 +11,7 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import OperationalError
 
 STOP_TIMEOUT_SECONDS = 20
 GUNICORN_CONFIG = settings.BASE_DIR / "selfhosted" / "gunicorn.conf.py"
@@ -23,8 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default=os.environ.get("BIND_ADDRESS", "127.0.0.1"))
 
     def handle(self, *args, bind: str, **options):
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("bootstrap_admin")
+        self._prepare()
         port = settings.PORT
         python = sys.executable
         children = {
@@ -73,6 +73,20 @@ class Command(BaseCommand):
         self._stop(children)
         sys.exit(exit_code)
 
+    def _prepare(self) -> None:
+        """Migrate and make sure an admin exists. A data directory or database that cannot be
+        used stops start-up with one line naming the variable, like a wrong setting."""
+        try:
+            settings.DATA_DIR.mkdir(parents=True, exist_ok=True)  # beat's schedule lives there
+        except OSError as exc:
+            _stop_start_up(f"DATA_DIR: cannot create the directory {settings.DATA_DIR} ({exc})")
+        try:
+            call_command("migrate", interactive=False, verbosity=0)
+        except OperationalError as exc:
+            reason = " ".join(str(exc).split())
+            _stop_start_up(f"DATABASE_URL: cannot use the database ({reason})")
+        call_command("bootstrap_admin")
+
     def _stop(self, children: dict[str, subprocess.Popen]) -> None:
         self.stdout.write("stopping web and worker…")
         for child in children.values():
@@ -111,3 +125,8 @@ class Command(BaseCommand):
         lines.append("  Ctrl-C stops web and worker.")
         self.stdout.write("\n".join(lines), style_func=None)
         self.stdout.flush()
+
+
+def _stop_start_up(message: str) -> None:
+    sys.stderr.write(f"configuration error: {message}\n")
+    raise SystemExit(2)
