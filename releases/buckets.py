@@ -35,6 +35,9 @@ S3_PART_SIZE = 8 * 1024 * 1024
 # copy_object handles sources up to 5 GiB; beyond that S3 needs a multipart copy.
 S3_SINGLE_COPY_LIMIT = 5 * 1024**3
 
+# Filesystem writes go to a temp file beside the target, renamed into place when complete.
+TEMP_PREFIX = ".tmp-"
+
 MAX_KEY_BYTES = 1024
 MAX_NAME_BYTES = 255
 
@@ -93,6 +96,17 @@ class ObjectInfo:
         return f'"{self.etag}"'
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """A write that never finished (its writer died): an incomplete multipart upload on S3, a
+    `.tmp-` file on the filesystem. Neither is an object: `list` and readers never see it."""
+
+    key: str  # S3: the key the upload was for; filesystem: the temp file's path in the bucket
+    started: datetime
+    size: int | None = None  # filesystem only (S3 would need a request per upload)
+    upload_id: str = ""  # S3 only
+
+
 def check_key(key: str) -> str:
     """Reject keys that are empty, absolute, contain `..`/`.` segments, backslashes or controls."""
     if not key or key.startswith("/") or key.endswith("/"):
@@ -145,6 +159,14 @@ class Bucket:
         """Raise BucketError when the bucket cannot be reached (for /healthz)."""
         raise NotImplementedError
 
+    def leftovers(self, *, before: datetime) -> Iterator[Leftover]:
+        """Unfinished writes started before `before` (see `Leftover`)."""
+        raise NotImplementedError
+
+    def leftover_remove(self, leftover: Leftover) -> None:
+        """Remove an unfinished write (abort the upload, delete the temp file)."""
+        raise NotImplementedError
+
     # Small helpers shared by both backends.
     def read_bytes(self, key: str) -> bytes:
         return b"".join(self.read(key))
@@ -180,7 +202,7 @@ class FilesystemBucket(Bucket):
 
     def _temp_path(self, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
-        return target.parent / f".tmp-{uuid.uuid4().hex}"
+        return target.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
 
     def write(self, key, chunks, *, content_type=None):
         target = self.path(key)
@@ -237,7 +259,7 @@ class FilesystemBucket(Bucket):
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
             for filename in sorted(filenames):
-                if filename.startswith(".tmp-"):
+                if filename.startswith(TEMP_PREFIX):
                     continue
                 full = Path(dirpath) / filename
                 key = full.relative_to(self.root).as_posix()
@@ -270,6 +292,29 @@ class FilesystemBucket(Bucket):
     def delete(self, key):
         with contextlib.suppress(FileNotFoundError):
             self.path(key).unlink()
+
+    def leftovers(self, *, before):
+        if not self.root.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for filename in sorted(n for n in filenames if n.startswith(TEMP_PREFIX)):
+                path = Path(dirpath) / filename
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # renamed into place meanwhile
+                    continue
+                started = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+                if started < before:
+                    key = path.relative_to(self.root).as_posix()
+                    yield Leftover(key=key, started=started, size=stat.st_size)
+
+    def leftover_remove(self, leftover):
+        name = leftover.key.rsplit("/", 1)[-1]
+        if not name.startswith(TEMP_PREFIX):
+            raise InvalidKey(f"{leftover.key!r} is not a temp file")
+        with contextlib.suppress(FileNotFoundError):
+            self.path(leftover.key).unlink()
 
     def check(self):
         try:
@@ -427,6 +472,26 @@ class S3Bucket(Bucket):
 
     def delete(self, key):
         self.client.delete_object(Bucket=self.name, Key=check_key(key))
+
+    def leftovers(self, *, before):
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.name):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < before:
+                    yield Leftover(
+                        key=upload["Key"], started=upload["Initiated"], upload_id=upload["UploadId"]
+                    )
+
+    def leftover_remove(self, leftover):
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.name, Key=leftover.key, UploadId=leftover.upload_id
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":  # gone meanwhile
+                raise
 
     def check(self):
         from botocore.exceptions import BotoCoreError, ClientError

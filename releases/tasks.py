@@ -79,3 +79,11 @@ def reconcile() -> None:
     from releases.services.promotion import promotion_run
 
     promotion_run(reason="reconcile", actor="reconcile (beat)")
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.staging_prune")
+def staging_prune() -> None:
+    """Periodic (beat) retention of the staging bucket; queue `staging` (its write key)."""
+    from releases.services.retention import staging_prune as prune
+
+    prune(actor="retention (beat)")

@@ -33,6 +33,7 @@ task_queues = tuple(
 task_default_queue = "default"
 task_routes = {
     "releases.tasks.stage_*": {"queue": "staging"},
+    "releases.tasks.staging_*": {"queue": "staging"},
     "releases.tasks.review_*": {"queue": "staging"},
     "releases.tasks.promote*": {"queue": "promotion"},
     "releases.tasks.reconcile*": {"queue": "promotion"},
@@ -45,6 +46,10 @@ beat_schedule = {
     "reconcile": {
         "task": "releases.tasks.reconcile",
         "schedule": float(settings.RECONCILE_INTERVAL_SECONDS),
-    }
+    },
+    "staging-retention": {
+        "task": "releases.tasks.staging_prune",
+        "schedule": float(settings.STAGING_PRUNE_INTERVAL_SECONDS),
+    },
 }
 timezone = "UTC"

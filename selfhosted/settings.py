@@ -351,6 +351,16 @@ HTTP_RETRY_BACKOFF_SECONDS = _read("HTTP_RETRY_BACKOFF_SECONDS", env.float, 1.0)
 STAGING_LEASE_SECONDS = _read("STAGING_LEASE_SECONDS", env.int, 120)
 if STAGING_CONCURRENCY < 1 or STAGING_LEASE_SECONDS < 1:
     _fail("STAGING_CONCURRENCY and STAGING_LEASE_SECONDS: must be 1 or more")
+# Retention (releases.services.retention): staged files of rejected, failed and closed builds,
+# and of live builds superseded by STAGING_KEEP_LIVE_BUILDS newer live builds, are removed once
+# that has been so for this many days. Beat sweeps daily; `manage.py prune_staging` on demand.
+STAGING_RETENTION_DAYS = _read("STAGING_RETENTION_DAYS", env.int, 30)
+STAGING_KEEP_LIVE_BUILDS = _read("STAGING_KEEP_LIVE_BUILDS", env.int, 3)
+STAGING_PRUNE_INTERVAL_SECONDS = _read("STAGING_PRUNE_INTERVAL_SECONDS", env.int, 24 * 3600)
+if STAGING_RETENTION_DAYS < 0 or STAGING_KEEP_LIVE_BUILDS < 0:
+    _fail("STAGING_RETENTION_DAYS and STAGING_KEEP_LIVE_BUILDS: must be 0 or more")
+if STAGING_PRUNE_INTERVAL_SECONDS < 60:
+    _fail("STAGING_PRUNE_INTERVAL_SECONDS: must be 60 or more")
 # Django refuses request bodies above this before our view runs; keep it above the webhook limit
 # so the webhook answers its own 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES * 2, 2_621_440)
