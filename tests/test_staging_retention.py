@@ -20,10 +20,11 @@ from releases import buckets, tasks
 from releases.models import AuditEvent, Build, BuildFile, BuildStatus, ReleaseState
 from releases.services import retention
 from releases.services.audit import audit_record
-from releases.services.retention import prune_plan
+from releases.services.promotion import promotion_run
+from releases.services.retention import prune_plan, staging_prune
 from selfhosted.celery import app
 from tests.factories import make_release
-from tests.promotion_support import production_contents, stage_build
+from tests.promotion_support import approve, production_contents, stage_build
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +204,25 @@ def test_beat_prunes_daily_on_the_staging_queue(releases_in_every_state, setting
     event = AuditEvent.objects.filter(kind="staging.pruned").first()
     assert event is not None and event.actor == "retention (beat)"
     assert _staged(releases_in_every_state["failed"]) == set()
+
+
+def test_a_pruned_live_build_is_published_again_from_what_production_holds(any_buckets, settings):
+    """Production lost its `desktop-builds.json` (or the default branch lists a pruned build
+    anew): the build's files are in production, so promotion needs no staged copy of them."""
+    settings.STAGING_KEEP_LIVE_BUILDS = 0
+    settings.STAGING_RETENTION_DAYS = 0
+    for build_id in ("old1", "new1"):
+        build, _ = stage_build(build_id)
+        approve(build, release_info={"latestReleaseBuildId": build_id})
+        promotion_run(reason="approved")
+    pruned = staging_prune(actor="test")
+    assert [item.build.build_id for item in pruned.builds] == ["old1"]  # new1: the latest
+    production = buckets.production(role="promoter")
+    production.delete("desktop-builds.json")
+
+    promotion_run(reason="reconcile")
+
+    listed = json.loads(production.read_bytes("desktop-builds.json"))
+    assert [entry["id"] for entry in listed] == ["old1", "new1"]
+    assert Build.objects.get(build_id="old1").status == BuildStatus.LIVE
+    assert not AuditEvent.objects.filter(kind="promotion.failed").exists()

@@ -87,6 +87,10 @@ def _build_copies(build_id: str, *, staging: Bucket, production: Bucket) -> list
     prefix = f"{build_id}/"
     staged = {info.key[len(prefix) :]: info for info in staging.list(prefix)}
     if not staged:
+        if _pruned_but_in_production(
+            BuildFile.objects.filter(build__build_id=build_id), production
+        ):
+            return []
         return f"no files under {prefix} in staging"
     problem = _unverified(staged, BuildFile.objects.filter(build__build_id=build_id))
     if problem:
@@ -96,6 +100,23 @@ def _build_copies(build_id: str, *, staging: Bucket, production: Bucket) -> list
         if not same_object(info, production.head(name)):
             copies.append(Copy(build_id, info.key, name, info.size, info.etag))
     return copies
+
+
+def _pruned_but_in_production(known, production: Bucket) -> bool:
+    """Retention removed the build's staged files after it went live (`staged_at` cleared, see
+    releases.services.retention), and production holds every one of its verified files: a
+    promotion that finds the build new again (production lost `desktop-builds.json`, or the
+    default branch lists it anew) has nothing to copy."""
+    rows = list(known)
+    if not rows or any(
+        row.staged_at is not None
+        or row.verification not in (Verification.VERIFIED, Verification.UNCHECKED)
+        for row in rows
+    ):
+        return False
+    return all(
+        (info := production.head(row.name)) is not None and info.size == row.size for row in rows
+    )
 
 
 def _unverified(staged: dict[str, ObjectInfo], known) -> str:
