@@ -235,6 +235,8 @@ DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": _read("CACHE_URL", env.cache_url, "locmemcache://selfhosted")}
+if os.environ.get("CACHE_URL", "").lower().startswith(("redis://", "rediss://")):
+    _url("CACHE_URL", os.environ["CACHE_URL"], ("redis", "rediss"))
 
 # --- Buckets (SPEC §1, §3) ---------------------------------------------------------------------
 

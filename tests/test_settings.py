@@ -71,6 +71,7 @@ def start(tmp_path, **env) -> subprocess.CompletedProcess:
             "AWS_S3_ENDPOINT_URL",
         ),
         ({"CACHE_URL": "memcache"}, "CACHE_URL"),
+        ({"CACHE_URL": "redis://localhost:notaport/1"}, "CACHE_URL"),
     ],
 )
 def test_a_wrong_value_stops_start_up_with_one_line_naming_it(tmp_path, env, variable):
