@@ -47,7 +47,18 @@ def _staged(build: Build) -> set[str]:
 
 @pytest.fixture
 def releases_in_every_state(any_buckets, settings):
-    """Builds in every state a prune must tell apart; production names `live1` as latest."""
+    """Builds in every state a prune must tell apart, on each backend."""
+    return _releases_in_every_state(settings)
+
+
+@pytest.fixture
+def fs_releases(fs_buckets, settings):
+    """The same on the filesystem only (rules whose outcome does not depend on the backend)."""
+    return _releases_in_every_state(settings)
+
+
+def _releases_in_every_state(settings) -> dict[str, Build]:
+    """production names `live1` as the latest release."""
     settings.STAGING_KEEP_LIVE_BUILDS = 2
     builds = {
         "failed": _build("failed1", BuildStatus.FAILED),
@@ -162,7 +173,7 @@ def _expired_at(days_from_now: int) -> set[str]:
 
 
 def test_retention_days_count_from_the_last_activity_and_from_being_superseded(
-    releases_in_every_state, settings
+    fs_releases, settings
 ):
     settings.STAGING_RETENTION_DAYS = 30
     assert _expired_at(0) == set()
@@ -170,11 +181,11 @@ def test_retention_days_count_from_the_last_activity_and_from_being_superseded(
     assert _expired_at(21) == {"live3"}
     # the failed, rejected and closed builds changed today
     assert _expired_at(31) == {"failed1", "rejected1", "closed1", "live3"}
-    audit_record(kind="test.note", message="a re-release", build=releases_in_every_state["live3"])
+    audit_record(kind="test.note", message="a re-release", build=fs_releases["live3"])
     assert _expired_at(21) == set()  # its own newer event counts
 
 
-def test_without_readable_rules_no_live_build_is_removed(releases_in_every_state, settings):
+def test_without_readable_rules_no_live_build_is_removed(fs_releases, settings):
     settings.STAGING_RETENTION_DAYS = 0
     buckets.production(role="promoter").write_bytes("desktop-releases.json", b"{not json")
     plan = prune_plan()
@@ -182,9 +193,7 @@ def test_without_readable_rules_no_live_build_is_removed(releases_in_every_state
     assert plan.notes and "kept every live build" in plan.notes[0]
 
 
-def test_a_build_that_a_retry_reopened_after_the_plan_keeps_its_files(
-    releases_in_every_state, settings
-):
+def test_a_build_that_a_retry_reopened_after_the_plan_keeps_its_files(fs_releases, settings):
     settings.STAGING_RETENTION_DAYS = 0
     plan = prune_plan()
     item = next(item for item in plan.builds if item.build.build_id == "failed1")
@@ -194,7 +203,7 @@ def test_a_build_that_a_retry_reopened_after_the_plan_keeps_its_files(
     assert not AuditEvent.objects.filter(kind="staging.pruned").exists()
 
 
-def test_beat_prunes_daily_on_the_staging_queue(releases_in_every_state, settings):
+def test_beat_prunes_daily_on_the_staging_queue(fs_releases, settings):
     entry = app.conf.beat_schedule["staging-retention"]
     assert entry["task"] == "releases.tasks.staging_prune"
     assert entry["schedule"] == float(settings.STAGING_PRUNE_INTERVAL_SECONDS) == DAY
@@ -203,7 +212,7 @@ def test_beat_prunes_daily_on_the_staging_queue(releases_in_every_state, setting
     tasks.staging_prune.delay()
     event = AuditEvent.objects.filter(kind="staging.pruned").first()
     assert event is not None and event.actor == "retention (beat)"
-    assert _staged(releases_in_every_state["failed"]) == set()
+    assert _staged(fs_releases["failed"]) == set()
 
 
 def test_a_pruned_live_build_is_published_again_from_what_production_holds(any_buckets, settings):

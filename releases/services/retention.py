@@ -98,8 +98,13 @@ def prune_plan(*, now: datetime | None = None) -> PrunePlan:
     now = now or timezone.now()
     staging = buckets.staging()
     plan = PrunePlan(leftovers=list(staging.leftovers(before=now - LEFTOVER_AGE)))
+    # One listing of the bucket rather than one per expired build (those grow with history).
+    by_build: dict[str, list[ObjectInfo]] = {}
+    for info in staging.list():
+        if "/" in info.key:
+            by_build.setdefault(info.key.split("/", 1)[0], []).append(info)
     for build, reason in _expired(now=now, notes=plan.notes):
-        objects = tuple(staging.list(build.staging_prefix))
+        objects = tuple(by_build.get(build.build_id, ()))
         if objects:
             plan.builds.append(BuildPrune(build=build, reason=reason, objects=objects))
     return plan
