@@ -90,6 +90,17 @@ def _directory(name: str, path: Path) -> Path:
     return path
 
 
+def _creatable(name: str, path: Path) -> None:
+    """`path` is a writable directory, or can be created as one (nothing is created here: a
+    container image's build must not leave root-owned directories in its data volume)."""
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        _fail(f"{name}: {existing} exists and is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        verb = "is not writable" if existing == path else f"cannot be created in {existing}"
+        _fail(f"{name}: the directory {path} {verb}")
+
+
 def _sqlite_file(name: str, path: Path) -> None:
     """A SQLite file (database or broker): its directory is created; SQLite also writes its
     `-wal` and `-shm` files there, so the directory and the file must be writable."""
@@ -267,7 +278,7 @@ for _role in S3_ROLES:
     }
 BUCKETS_DIR = DATA_DIR / "buckets"
 if STORAGE_BACKEND == "filesystem":
-    _directory("DATA_DIR", BUCKETS_DIR)
+    _creatable("DATA_DIR", BUCKETS_DIR)  # the buckets create their directories on first use
 if STORAGE_BACKEND == "s3" and AWS_S3_ENDPOINT_URL:
     _url("AWS_S3_ENDPOINT_URL", AWS_S3_ENDPOINT_URL)
 

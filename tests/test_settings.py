@@ -143,7 +143,6 @@ def test_the_directories_of_the_sqlite_database_and_broker_are_created_like_data
     assert done.returncode == 0, done.stderr
     assert database.is_file()
     assert broker.parent.is_dir()
-    assert (tmp_path / "data" / "buckets").is_dir()
 
 
 def test_sqlite_is_opened_in_wal_mode_with_a_busy_timeout_and_immediate_transactions(tmp_path):
@@ -164,3 +163,15 @@ def test_sqlite_is_opened_in_wal_mode_with_a_busy_timeout_and_immediate_transact
     env["DATABASE_URL"] += "?timeout=2.5"  # an operator's own busy timeout
     done = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["wal", "2500", "IMMEDIATE"]
+
+
+def test_settings_create_no_directory_that_nothing_stores_in(tmp_path):
+    """With PostgreSQL, Redis and a key given (a container image's build step, as root), loading
+    the settings leaves DATA_DIR alone: a root-owned directory would end up in the volume."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "SECRET_KEY": "build-only"}
+    env.pop("STORAGE_BACKEND", None)  # filesystem buckets: their directories come on first use
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "data").exists()

@@ -48,7 +48,7 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     # OperationalError: SQLite's "database is locked" (a writer held the lock longer than the
-    # busy timeout) or a lost PostgreSQL connection. Both pass; the build is not at fault.
+    # busy timeout) or a lost PostgreSQL connection. Both are temporary; the build is not at fault.
     return (
         todesktop.OriginUnavailable,
         buckets.BucketError,
