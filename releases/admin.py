@@ -6,6 +6,7 @@ import json
 
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -282,7 +283,13 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["build"]
     readonly_fields = ["payload_pretty", "reviews", "timeline"]
     exclude = ["payload"]
-    actions = ["retry_review", "retry_staging", "approve_releases", "reject_releases"]
+    actions = [
+        "retry_review",
+        "retry_staging",
+        "approve_releases",
+        "reject_releases",
+        "withdraw_releases",
+    ]
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
@@ -350,6 +357,29 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 
     def has_approve_permission(self, request):
         return request.user.has_perm("releases.approve_release")
+
+    @admin.action(description="Withdraw (take out of the desired state)", permissions=["withdraw"])
+    def withdraw_releases(self, request, queryset):
+        from releases.services.withdrawal import WithdrawRefused, release_withdraw, withdraw_blocker
+
+        reason = request.POST.get("reason", "")
+        if request.POST.get("confirm") != "yes" or not reason.strip():
+            rows = [(r, withdraw_blocker(release=r)) for r in queryset.select_related("build")]
+            error = "a reason is required" if request.POST.get("confirm") == "yes" else ""
+            context = {**self.admin_site.each_context(request), "title": "Withdraw releases"}
+            context.update(opts=self.model._meta, releases=rows, error=error)
+            return TemplateResponse(request, "admin/releases/releaserequest/withdraw.html", context)
+        actor = request.user.get_username()
+        for release in queryset.select_related("build"):
+            try:
+                release_withdraw(release=release, actor=actor, reason=reason)
+            except (WithdrawRefused, ValueError) as exc:
+                self.message_user(request, f"{release}: not withdrawn: {exc}", messages.WARNING)
+                continue
+            self.message_user(request, f"{release}: withdrawn")
+
+    def has_withdraw_permission(self, request):
+        return request.user.has_perm("releases.withdraw_release")
 
 
 @admin.register(Approval)

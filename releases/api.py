@@ -84,6 +84,8 @@ class ReleaseRequestSerializer(serializers.ModelSerializer):
             "pr_url",
             "merged_by",
             "merged_at",
+            "merged_head_sha",
+            "reviewed_head_sha",
             "live_at",
             "created_at",
         ]
@@ -178,6 +180,30 @@ class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
         return _queued_or_conflict(
             *review_retry(releases=[release], actor=request.user.get_username())
         )
+
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[_needs("releases.withdraw_release")],
+    )
+    def withdraw(self, request, pk=None):
+        """Take an accepted release that is not live out of the desired state. Body:
+        `{"reason": "..."}` (required). 200 with the release; 409 when it cannot be withdrawn."""
+        from releases.services.withdrawal import WithdrawRefused, release_withdraw
+
+        release = self.get_object()
+        reason = request.data.get("reason") if isinstance(request.data, dict) else None
+        if not isinstance(reason, str):
+            return Response({"error": "a reason is required"}, status=400)
+        try:
+            release = release_withdraw(
+                release=release, actor=request.user.get_username(), reason=reason
+            )
+        except ValueError as exc:
+            return Response({"error": str(exc)}, status=400)
+        except WithdrawRefused as exc:
+            return Response({"error": f"cannot be withdrawn: {exc}"}, status=409)
+        return Response(self.get_serializer(release).data)
 
 
 @api_view(["POST"])

@@ -78,6 +78,14 @@ class PullInfo:
     merged_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class ReviewInfo:
+    user: str  # login of the reviewer
+    state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED | PENDING
+    commit_id: str  # the head commit the review was given on
+    submitted_at: datetime | None = None
+
+
 def _message(exc: GithubException) -> str:
     data = exc.data if isinstance(exc.data, dict) else {}
     message = str(data.get("message") or exc.data or "no message").strip()
@@ -259,3 +267,18 @@ def pull_open(*, title: str, body: str, head: str, base: str) -> PullInfo:
             if existing is not None:
                 return existing
         raise
+
+
+@_translated
+def pull_reviews(number: int) -> list[ReviewInfo]:
+    """Every review of pull request `number`, oldest first (GitHub's order), with the commit
+    each was given on: what "approved" covers is that commit, not whatever the branch became."""
+    return [
+        ReviewInfo(
+            user=review.user.login if review.user else "",
+            state=str(review.state or "").upper(),
+            commit_id=review.commit_id or "",
+            submitted_at=review.submitted_at,
+        )
+        for review in _repo().get_pull(number).get_reviews()
+    ]

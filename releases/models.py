@@ -86,6 +86,8 @@ class BuildFile(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["build", "name"], name="unique_file_per_build")
         ]
+        # Staging and promotion ask "which other build owns this name?" (production is flat).
+        indexes = [models.Index(fields=["name"], name="buildfile_name")]
 
     def __str__(self) -> str:
         return self.name
@@ -134,10 +136,15 @@ class ReleaseState(models.TextChoices):
     CHANGES_REQUESTED = "changes_requested", "changes requested"
     APPROVED = "approved"
     MERGED = "merged"
+    # GitHub: merged, but the head commit is not the one the last approving review covered
+    # (REQUIRE_REVIEWED_HEAD keeps it out of production until a review covers it or it is
+    # withdrawn).
+    MERGED_UNREVIEWED = "merged_unreviewed", "merged with unreviewed commits"
     LIVE = "live"
     CLOSED = "closed"
     REJECTED = "rejected"
     FAILED = "failed"
+    WITHDRAWN = "withdrawn"  # a release manager took an accepted release out of the desired state
 
 
 class ReleaseRequest(models.Model):
@@ -161,13 +168,20 @@ class ReleaseRequest(models.Model):
     pr_url = models.URLField(max_length=500, blank=True)
     merged_by = models.CharField(max_length=255, blank=True)
     merged_at = models.DateTimeField(null=True, blank=True)
+    # GitHub: the PR's head commit when it was merged, and the commit its last approving review
+    # was given on (blank: no approval). Set once promotion has checked the merge's review.
+    merged_head_sha = models.CharField(max_length=40, blank=True)
+    reviewed_head_sha = models.CharField(max_length=40, blank=True)
     live_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("approve_release", "Can approve or reject a release in the admin")]
+        permissions = [
+            ("approve_release", "Can approve or reject a release in the admin"),
+            ("withdraw_release", "Can withdraw an accepted release that is not live"),
+        ]
 
     def __str__(self) -> str:
         return f"release #{self.pk} of {self.build.build_id}"

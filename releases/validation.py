@@ -241,3 +241,16 @@ def _short(exc: Exception) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return str(exc).split("\n", 1)[0][:120]
+
+
+def release_rules_problems(data: dict[str, Any]) -> list[str]:
+    """Shape problems of a `desktop-releases.json` object: the webhook's `releaseInfo` rules
+    (ids, rule kinds, addresses, platforms); other keys are a team's own and are kept."""
+    try:
+        ReleaseInfo.model_validate(data)
+    except ValidationError as exc:
+        return [
+            f"{e['field']} {e['message']}"
+            for e in (_describe(error) for error in exc.errors()[:MAX_ERRORS])
+        ]
+    return []

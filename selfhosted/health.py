@@ -13,6 +13,7 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
 CHECK_TIMEOUT_SECONDS = 5.0
+ON_REQUEST_THREAD = ("database", "desired_state")
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
 
 
@@ -36,9 +37,12 @@ def _bucket(getter: Callable) -> Callable[[], None]:
     return check
 
 
-def checks() -> dict[str, Callable[[], None]]:
+def checks() -> dict[str, Callable[[], str | None]]:
+    """Each check raises when what it checks is down (503), or returns a notice when it works
+    but not as wanted (`degraded`, still 200: production keeps serving)."""
     from cdn.metadata import metadata_health
     from releases import buckets
+    from releases.services.promotion.verdict import verdict_health
 
     return {
         "database": _database,
@@ -47,31 +51,44 @@ def checks() -> dict[str, Callable[[], None]]:
         "production_bucket": _bucket(buckets.production),
         # production's desktop-builds.json / desktop-releases.json missing or corrupt (SPEC §8)
         "feed_metadata": metadata_health,
+        # production kept its last good state: the desired state is invalid (audit has why)
+        "desired_state": verdict_health,
     }
 
 
-def _run(check: Callable[[], None]) -> dict:
+def _run(check: Callable[[], str | None]) -> dict:
     started = time.monotonic()
     try:
-        check()
+        notice = check()
     except Exception as exc:  # a health check reports every failure, it never raises
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
-    return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
+    result = {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
+    if notice:
+        result["degraded"] = notice[:300]
+    return result
 
 
 @require_safe
 def healthz(request):
     results = {}
-    # The database check runs on this thread: Django connections are per thread.
-    results["database"] = _run(_database)
-    futures = {name: _pool.submit(_run, fn) for name, fn in checks().items() if name != "database"}
+    everything = checks()
+    # Checks that query the database run on this thread: Django connections are per thread.
+    for name in ON_REQUEST_THREAD:
+        results[name] = _run(everything[name])
+    futures = {
+        name: _pool.submit(_run, fn)
+        for name, fn in everything.items()
+        if name not in ON_REQUEST_THREAD
+    }
     for name, future in futures.items():
         try:
             results[name] = future.result(timeout=CHECK_TIMEOUT_SECONDS)
         except FutureTimeout:
             results[name] = {"ok": False, "error": f"no answer within {CHECK_TIMEOUT_SECONDS}s"}
     healthy = all(result["ok"] for result in results.values())
-    body = {"status": "ok" if healthy else "unavailable", "checks": results}
+    degraded = any(result.get("degraded") for result in results.values())
+    status = "unavailable" if not healthy else "degraded" if degraded else "ok"
+    body = {"status": status, "checks": results}
     response = JsonResponse(body, status=200 if healthy else 503)
     response["Cache-Control"] = "no-store"
     return response

@@ -402,6 +402,9 @@ if REVIEW_BACKEND == "github" and not _github_configured:
 REQUIRED_APPROVALS = _read("REQUIRED_APPROVALS", env.int, 1)
 if REQUIRED_APPROVALS < 1:
     _fail("REQUIRED_APPROVALS: must be 1 or more")
+# GitHub: a merge whose head is not the commit the last approving review was given on is
+# "merged with unreviewed commits" and is not promoted (false: promote it anyway, as before).
+REQUIRE_REVIEWED_HEAD = _bool("REQUIRE_REVIEWED_HEAD", True)
 # GitHub API calls (releases.github): retries of 5xx and rate limits, the longest wait for a
 # rate limit to lift, and the spacing of writes GitHub's best practices ask for.
 GITHUB_MAX_RETRIES = _read("GITHUB_MAX_RETRIES", env.int, 5)

@@ -64,6 +64,7 @@ def open_release_pr(gh, build: Build, *, rules: dict | None = None) -> ReleaseRe
 
 
 def merge_with_webhook(client, gh, release, capture, *, by: str = "grace"):
+    gh.review(release.pr_number, user="ada")  # approved at its head, as branch protection asks
     gh.merge(release.pr_number, merged_by=by)
     with capture(execute=True):
         answer = deliver_github(client, "pull_request", merged_event(gh, release.pr_number))
@@ -98,8 +99,10 @@ def test_a_push_that_edits_only_the_release_rules_writes_only_that_file(
     release = open_release_pr(gh, build, rules={"latestReleaseBuildId": BUILD})
     merge_with_webhook(client, gh, release, django_capture_on_commit_callbacks)
     before = production_contents()
-    rollback = json.dumps({"latestReleaseBuildId": "240101older0001"}, indent=2)
-    gh.commit("main", {"desktop-releases.json": rollback}, "Roll back")
+    mac_rule = {"rule": "buildByPlatform", "buildId": BUILD, "platforms": ["mac"]}
+    rules = {"latestReleaseBuildId": BUILD, "releaseRedirections": [mac_rule]}
+    rollback = json.dumps(rules, indent=2)
+    gh.commit("main", {"desktop-releases.json": rollback}, "Mac users follow this build too")
 
     with django_capture_on_commit_callbacks(execute=True):
         deliver_github(client, "push", push_event(gh, files=["desktop-releases.json"]))
@@ -133,6 +136,7 @@ def test_closed_without_merge_promotes_nothing(
 def test_reconcile_repairs_a_missed_merge_webhook_then_reports_in_sync(gh, fs_buckets):
     build, files = stage_build(BUILD, "1.2.0")
     release = open_release_pr(gh, build, rules={"latestReleaseBuildId": BUILD})
+    gh.review(release.pr_number, user="ada")
     gh.merge(release.pr_number, merged_by="grace")  # ... and the webhook never arrives
 
     plan = StringIO()
@@ -162,6 +166,7 @@ def test_reconcile_repairs_a_missed_merge_webhook_then_reports_in_sync(gh, fs_bu
 def test_reconcile_repairs_a_production_file_changed_behind_our_back(gh, fs_buckets):
     build, _ = stage_build(BUILD, "1.2.0")
     release = open_release_pr(gh, build, rules={"latestReleaseBuildId": BUILD})
+    gh.review(release.pr_number, user="ada")
     gh.merge(release.pr_number)
     call_command("reconcile", stdout=StringIO())
     production = buckets.production(role="promoter")
@@ -184,6 +189,7 @@ def test_a_release_of_a_pull_request_that_was_not_merged_stays_in_review(gh, fs_
     other = ReleaseRequest.objects.create(
         build=build, state=ReleaseState.IN_REVIEW, pr_number=pull.number, branch="release-build-x-1"
     )
+    gh.review(merged.pr_number, user="ada")
     gh.merge(merged.pr_number)
 
     call_command("reconcile", stdout=StringIO())

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.utils import timezone
 
+from releases import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from tests.fakes.github_server import start_github_server
 from tests.promotion_support import (
@@ -54,14 +55,16 @@ def test_a_rollback_opens_a_pull_request_that_sets_the_latest_build(
     client, settings, github_server, fs_buckets, django_capture_on_commit_callbacks
 ):
     use_fake_github(settings, github_server)
-    rules = {"latestReleaseBuildId": "new2", "releaseRedirections": [{"rule": "build"}]}
+    linux = {"rule": "buildByPlatform", "buildId": "old1", "platforms": ["linux"]}
+    rules = {"latestReleaseBuildId": "new2", "releaseRedirections": [linux]}
     builds = [
         {
-            "id": "old1",
-            "version": "1.0.0",
+            "id": build_id,
+            "version": version,
             "createdAt": "2025-01-01T00:00:00.000Z",
             "isReleased": True,
         }
+        for build_id, version in (("old1", "1.0.0"), ("new2", "2.0.0"))
     ]
     github_server.gh.reset(
         files={
@@ -71,6 +74,8 @@ def test_a_rollback_opens_a_pull_request_that_sets_the_latest_build(
     )
     gh = github_server.gh
     old = live_build("old1", "1.0.0")
+    production = buckets.production(role="promoter")
+    production.write_bytes("desktop-builds.json", json.dumps(builds, indent=2).encode())
 
     rollback_action(client, manager("rollback_build"), old)
 
@@ -83,6 +88,7 @@ def test_a_rollback_opens_a_pull_request_that_sets_the_latest_build(
     assert gh.history("rollback-to-old1") == ["Roll back to build old1 (v1.0.0)"]
     assert AuditEvent.objects.get(kind="rollback.opened").actor == "rm"
 
+    gh.review(release.pr_number, user="ada")
     gh.merge(release.pr_number, merged_by="grace")
     with django_capture_on_commit_callbacks(execute=True):
         deliver_github(client, "pull_request", merged_event(gh, release.pr_number))

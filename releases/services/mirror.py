@@ -36,7 +36,16 @@ KEPT_HEADERS = (
     "User-Agent",
 )
 # States a late or replayed review event must not move a release out of.
-SETTLED = (ReleaseState.MERGED, ReleaseState.LIVE, ReleaseState.FAILED)
+SETTLED = (
+    ReleaseState.MERGED,
+    ReleaseState.MERGED_UNREVIEWED,
+    ReleaseState.LIVE,
+    ReleaseState.FAILED,
+    ReleaseState.WITHDRAWN,
+)
+# States a merge webhook (late, or replayed) must not move back to "merged": promotion decided
+# them after checking the merge's review, or a release manager withdrew the release.
+DECIDED = (ReleaseState.LIVE, ReleaseState.MERGED_UNREVIEWED, ReleaseState.WITHDRAWN)
 REVIEW_STATES = {
     "approved": (ReleaseState.APPROVED, BuildStatus.APPROVED),
     "changes_requested": (ReleaseState.CHANGES_REQUESTED, BuildStatus.IN_REVIEW),
@@ -209,7 +218,7 @@ def _merged(release: ReleaseRequest, pr: dict, delivery_id: str) -> Outcome:
     merger = _login(pr.get("merged_by"))
     merged_at = parse_datetime(pr.get("merged_at") or "")
     number = pr.get("number")
-    if release.state != ReleaseState.LIVE:
+    if release.state not in DECIDED:
         _move(
             release,
             ReleaseState.MERGED,
@@ -266,8 +275,14 @@ def _review(payload: dict, delivery_id: str) -> Outcome:
         delivery_id=delivery_id,
         pr=pr.get("number"),
         review_state=state,
+        commit_id=str(review.get("commit_id") or ""),
         body=review.get("body") or "",
     )
+    if release.state == ReleaseState.MERGED_UNREVIEWED and state == "approved":
+        # A review of the merged head may now cover it: promotion checks with GitHub.
+        _queue_promotion(
+            reason=f"review of merged pull request #{pr.get('number')}", actor=reviewer
+        )
     return Outcome(handled=True, detail=message)
 
 

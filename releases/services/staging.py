@@ -23,6 +23,7 @@ from releases import buckets, todesktop
 from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services import manifests
 from releases.services.audit import audit_record
+from releases.services.ownership import names_refusal
 from releases.services.review import review_open
 from releases.services.staging_files import (
     StagingFailed,
@@ -157,6 +158,10 @@ def _stage(
             raise
         raise StagingFailed(f"manifests: {exc}")
     _plan_record(build, release, plan)
+    # Before any download: a name that belongs to another build must never reach a bucket.
+    refused = names_refusal(build=build, names=[*plan.manifests, *plan.files, *plan.blockmaps])
+    if refused:
+        raise StagingFailed(refused)
     files_stage(build=build, plan=plan, observer=observer)
     summary = files_verify(build=build, plan=plan)
     now = timezone.now()

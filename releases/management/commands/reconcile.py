@@ -23,10 +23,15 @@ class Command(BaseCommand):
         try:
             result = promotion_run(reason="reconcile", actor=actor, dry_run=dry_run)
         except PromotionFailed as exc:
+            if exc.result is not None:  # the other builds were promoted: say what was done
+                self._report(exc.result, dry_run=False)
             raise CommandError(f"reconcile failed: {exc}") from exc
         if result.in_sync:
             self.stdout.write(self.style.SUCCESS("in sync"))
             return
+        self._report(result, dry_run=dry_run)
+
+    def _report(self, result, *, dry_run: bool) -> None:
         for line in result.plan.describe():
             self.stdout.write(("would " if dry_run else "") + line)
         if not dry_run:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
@@ -27,12 +28,32 @@ class DesiredStateError(Exception):
     """The desired state cannot be read or is not valid; nothing is promoted."""
 
 
+class DesiredStateInvalid(DesiredStateError):
+    """The desired state was read but cannot be used (its desktop-builds.json is broken)."""
+
+
 @dataclass
 class DesiredState:
     builds_json: bytes
     releases_json: bytes | None  # None: the source has no desktop-releases.json
     source: str
     build_ids: list[str] = field(default_factory=list)
+    # Admin backend: composes the state again without some builds' releases (their rules too).
+    compose: Callable[[frozenset[str]], DesiredState] | None = field(default=None, repr=False)
+
+    def without(self, build_ids: Collection[str]) -> DesiredState:
+        """The state with `build_ids` left out: nothing is published for a refused build.
+
+        Admin backend: the refused builds' releases are left out, rules included. GitHub: only
+        their entries go; rules that still name them make the state invalid (see `plan`)."""
+        excluded = frozenset(build_ids) & frozenset(self.build_ids)
+        if not excluded:
+            return self
+        if self.compose is not None:
+            return self.compose(excluded)
+        entries = [e for e in json.loads(self.builds_json) if e["id"] not in excluded]
+        kept = [bid for bid in self.build_ids if bid not in excluded]
+        return replace(self, builds_json=json_bytes(entries), build_ids=kept)
 
 
 def json_bytes(value) -> bytes:
@@ -52,24 +73,26 @@ def build_ids_of(raw: bytes | None, *, strict: bool) -> list[str]:
             raise ValueError(f"invalid build id {bad[0]!r}")
     except (ValueError, TypeError, KeyError) as exc:
         if strict:
-            raise DesiredStateError(f"{BUILDS_FILE} is not valid: {exc}") from exc
+            raise DesiredStateInvalid(f"{BUILDS_FILE} is not valid: {exc}") from exc
         return []
     return list(dict.fromkeys(ids))
 
 
 def desired_state_read(*, production) -> DesiredState:
-    """The desired state from the configured review backend."""
+    """The desired state from the configured review backend. Its desktop-releases.json is
+    validated by the plan, against the builds that can actually be promoted."""
     if settings.REVIEW_BACKEND == "github":
         state = _from_github()
     else:
-        state = _from_database(production=production)
+        state = _admin_state(production, frozenset())
     state.build_ids = build_ids_of(state.builds_json, strict=True)
-    if state.releases_json is not None:
-        try:
-            if not isinstance(json.loads(state.releases_json), dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            raise DesiredStateError(f"{RELEASES_FILE} is not valid: {exc}") from exc
+    return state
+
+
+def _admin_state(production, excluded: frozenset[str]) -> DesiredState:
+    state = _from_database(production=production, excluded=excluded)
+    state.build_ids = build_ids_of(state.builds_json, strict=True)
+    state.compose = lambda more: _admin_state(production, excluded | more)
     return state
 
 
@@ -102,15 +125,17 @@ def _read_json(production, key: str, default):
         return default
 
 
-def _from_database(*, production) -> DesiredState:
+def _from_database(*, production, excluded: frozenset[str] = frozenset()) -> DesiredState:
     # Keep what production already lists (e.g. builds promoted before this install) and lay the
-    # accepted releases over it, in the order they were accepted: the last word wins.
+    # accepted releases over it, in the order they were accepted: the last word wins. Releases
+    # of `excluded` builds (refused by the plan) add nothing, not even their rules.
     entries = {e.get("id"): e for e in _read_json(production, BUILDS_FILE, []) if "id" in e}
     rules = _read_json(production, RELEASES_FILE, {})
     had_rules = bool(rules)
     accepted = (
         ReleaseRequest.objects.filter(state__in=ACCEPTED_STATES)
         .select_related("build")
+        .exclude(build__build_id__in=excluded)
         .order_by("merged_at", "pk")
     )
     for release in accepted:

@@ -5,28 +5,40 @@ then `desktop-builds.json`, `desktop-releases.json` last. A client that reads a 
 any moment therefore finds every file it names already in place.
 
 The plan only contains work still to do (an object already in production with the staged
-size and ETag is skipped), so a promotion that died half-way resumes where it stopped.
+bytes is skipped), so a promotion that died half-way resumes where it stopped.
+
+Each new build must be promotable, or it is refused with the reason and nothing is published
+for it (no copy, no entry in desktop-builds.json; rules naming it make the desired state
+invalid): every staged file recorded and verified by staging, no name that belongs to another
+build (`releases.services.ownership`), and no copy that would change an object production
+already holds — production is immutable, the two control files excepted. One refused build
+never holds back the others.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from releases.buckets import Bucket, ObjectInfo
-from releases.models import BuildFile, Verification
+from releases.buckets import Bucket, ObjectInfo, hashes_of
+from releases.models import Build, BuildFile, Verification
+from releases.services.ownership import names_refusal
 from releases.services.promotion.desired import (
     BUILDS_FILE,
     RELEASES_FILE,
     DesiredState,
     build_ids_of,
 )
+from releases.services.promotion.rules import rules_problems
 
 MANIFEST_SUFFIXES = (".yml", ".yaml", ".json")
 CONTROL_FILES = frozenset({BUILDS_FILE, RELEASES_FILE})
 # An S3 multipart ETag (`<md5 of part md5s>-<parts>`) is not a content hash: a copy may get a
 # different one for the same bytes, so only the size is compared for those.
 MULTIPART_ETAG = re.compile(r"^[0-9a-f]{32}-\d+$")
+# A single-part S3 object's ETag is the MD5 of its bytes (no SSE-KMS here).
+MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -44,22 +56,48 @@ class Write:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a build in the desired state is not promoted, and how the trail records it."""
+
+    reason: str
+    kind: str = "promotion.failed"  # the audit event's kind
+    fails_build: bool = True  # its files are at fault (False: a review or a decision is)
+    quiet: bool = False  # expected (withdrawn): not an error, not re-announced
+
+
 @dataclass
 class Plan:
     new_build_ids: list[str] = field(default_factory=list)
-    missing: dict[str, str] = field(default_factory=dict)  # build id → reason
+    refused: dict[str, Refusal] = field(default_factory=dict)  # build id → why not
     copies: list[Copy] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)  # why the rules are not published
+    listed: list[str] = field(default_factory=list)  # build ids production lists afterwards
+
+    @property
+    def missing(self) -> dict[str, str]:
+        """Build id → why it cannot be promoted (every refusal that is an error)."""
+        return {bid: r.reason for bid, r in self.refused.items() if not r.quiet}
 
     @property
     def in_sync(self) -> bool:
-        return not (self.copies or self.writes or self.missing)
+        return not (self.copies or self.writes or self.missing or self.invalid)
 
     def describe(self) -> list[str]:
         lines = [f"copy {c.source} → {c.key} ({c.size} bytes)" for c in self.copies]
         lines += [f"write {w.key} ({len(w.data)} bytes)" for w in self.writes]
-        lines += [f"cannot promote {bid}: {why}" for bid, why in self.missing.items()]
+        lines += [f"cannot promote {bid}: {r.reason}" for bid, r in self.refused.items()]
+        lines += [f"desired state not published: {why}" for why in self.invalid]
         return lines
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the review says before any file is looked at (`reviewed.review_gate`)."""
+
+    refused: dict[str, Refusal] = field(default_factory=dict)
+    held: list[str] = field(default_factory=list)  # why desktop-releases.json must wait
 
 
 def same_object(source: ObjectInfo, copy: ObjectInfo | None) -> bool:
@@ -69,6 +107,21 @@ def same_object(source: ObjectInfo, copy: ObjectInfo | None) -> bool:
     if MULTIPART_ETAG.match(source.etag) or MULTIPART_ETAG.match(copy.etag):
         return True
     return copy.etag == source.etag
+
+
+def same_bytes(row: BuildFile, staged: ObjectInfo, present: ObjectInfo, production: Bucket) -> bool:
+    """Whether production's `present` object holds exactly the bytes staging verified as `row`.
+
+    Cheap when the ETags say so (a hard link on the filesystem, an MD5 on S3); otherwise the
+    object is read and hashed: an S3 multipart ETag or a filesystem mtime says nothing about
+    content, and a same-size impostor must not pass for the real file."""
+    if present.size != row.size:
+        return False
+    if present.etag == staged.etag and not MULTIPART_ETAG.match(present.etag):
+        return True
+    if MD5_ETAG.match(present.etag) and row.md5:
+        return present.etag == row.md5
+    return hashes_of(production.read(present.key))["sha256"] == row.sha256
 
 
 def is_manifest(name: str) -> bool:
@@ -82,8 +135,8 @@ def _read_or_none(bucket: Bucket, key: str) -> bytes | None:
         return None
 
 
-def _build_copies(build_id: str, *, staging: Bucket, production: Bucket) -> list[Copy] | str:
-    """The copies still needed for one build, or the reason it cannot be promoted."""
+def _build_copies(build_id: str, *, staging: Bucket, production: Bucket) -> list[Copy] | Refusal:
+    """The copies still needed for one build, or why it cannot be promoted."""
     prefix = f"{build_id}/"
     staged = {info.key[len(prefix) :]: info for info in staging.list(prefix)}
     if not staged:
@@ -91,14 +144,26 @@ def _build_copies(build_id: str, *, staging: Bucket, production: Bucket) -> list
             BuildFile.objects.filter(build__build_id=build_id), production
         ):
             return []
-        return f"no files under {prefix} in staging"
-    problem = _unverified(staged, BuildFile.objects.filter(build__build_id=build_id))
+        return Refusal(f"no files under {prefix} in staging")
+    rows = {row.name: row for row in BuildFile.objects.filter(build__build_id=build_id)}
+    problem = _unverified(staged, rows)
     if problem:
-        return problem
+        return Refusal(problem)
+    refused = names_refusal(build=Build.objects.get(build_id=build_id), names=staged)
+    if refused:
+        return Refusal(refused, kind="promotion.name_refused")
     copies = []
     for name, info in sorted(staged.items()):
-        if not same_object(info, production.head(name)):
+        present = production.head(name)
+        if present is None:
             copies.append(Copy(build_id, info.key, name, info.size, info.etag))
+        elif not same_bytes(rows[name], info, present, production):
+            return Refusal(
+                f"{name}: production already holds other bytes under this name "
+                f"({present.size} bytes there, {info.size} staged); a production object is "
+                "never overwritten",
+                kind="promotion.overwrite_refused",
+            )
     return copies
 
 
@@ -119,15 +184,15 @@ def _pruned_but_in_production(known, production: Bucket) -> bool:
     )
 
 
-def _unverified(staged: dict[str, ObjectInfo], known) -> str:
+def _unverified(staged: dict[str, ObjectInfo], rows: dict[str, BuildFile]) -> str:
     """Why the staged files of a build must not reach users ("" when they may).
 
     Bytes that did not match the build's manifests, that were never verified (a staging run
-    that failed or stopped half-way), that staging never recorded, or that changed size since,
+    that failed or stopped half-way), that staging never recorded, or that changed since,
     must never reach users, whatever the default branch lists: a merge or a push approves a
     build id, not whatever lies under its prefix. Staging writes every file before it verifies
-    any, so only the verdict on each file (verified, or no manifest gives a hash) lets it pass."""
-    rows = {row.name: row for row in known}
+    any, so only the verdict on each file (verified, or no manifest gives a hash) lets it pass.
+    A file staging stored under a name `list()` skips (a `.tmp-` name) counts as missing."""
     checks = [
         ("missing from staging", sorted(set(rows) - set(staged))),
         ("failed verification in staging", _named(rows, Verification.MISMATCH)),
@@ -139,6 +204,7 @@ def _unverified(staged: dict[str, ObjectInfo], known) -> str:
             "changed size in staging since they were verified",
             sorted(n for n, row in rows.items() if n in staged and staged[n].size != row.size),
         ),
+        ("changed content (MD5) in staging since they were verified", _changed(staged, rows)),
     ]
     for what, names in checks:
         if names:
@@ -150,25 +216,68 @@ def _named(rows: dict, verification: str) -> list[str]:
     return sorted(name for name, row in rows.items() if row.verification == verification)
 
 
-def promotion_plan(*, desired: DesiredState, staging: Bucket, production: Bucket) -> Plan:
+def _changed(staged: dict[str, ObjectInfo], rows: dict[str, BuildFile]) -> list[str]:
+    """Same size, but (S3, single part) another MD5 than the bytes staging hashed."""
+    changed = []
+    for name, row in rows.items():
+        info = staged.get(name)
+        if info is None:
+            continue
+        if info.size == row.size and MD5_ETAG.match(info.etag) and row.md5 not in ("", info.etag):
+            changed.append(name)
+    return sorted(changed)
+
+
+def promotion_plan(
+    *,
+    desired: DesiredState,
+    staging: Bucket,
+    production: Bucket,
+    review: Callable[[list[str]], Gate] | None = None,
+) -> Plan:
+    """`review` says which of the new builds the review lets through (GitHub backend)."""
     current_builds = _read_or_none(production, BUILDS_FILE)
-    current_ids = set(build_ids_of(current_builds, strict=False))
-    plan = Plan(new_build_ids=[bid for bid in desired.build_ids if bid not in current_ids])
+    current_ids = build_ids_of(current_builds, strict=False)
+    plan = Plan(new_build_ids=[bid for bid in desired.build_ids if bid not in set(current_ids)])
+    gate = review(plan.new_build_ids) if review else Gate()
     copies: list[Copy] = []
     for build_id in plan.new_build_ids:
         found = _build_copies(build_id, staging=staging, production=production)
-        if isinstance(found, str):
-            plan.missing[build_id] = found
+        if not isinstance(found, Refusal) and build_id in gate.refused:
+            found = gate.refused[build_id]  # its files are fine; the review is not
+        if isinstance(found, Refusal):
+            plan.refused[build_id] = found
         else:
             copies.extend(found)
     plan.copies = [c for c in copies if not is_manifest(c.key)]
     plan.copies += [c for c in copies if is_manifest(c.key)]
-    if plan.missing:
-        # Publishing the control files now would point clients at builds that are not there.
-        return plan
-    if current_builds != desired.builds_json:
-        plan.writes.append(Write(BUILDS_FILE, desired.builds_json))
-    if desired.releases_json is not None:
-        if _read_or_none(production, RELEASES_FILE) != desired.releases_json:
-            plan.writes.append(Write(RELEASES_FILE, desired.releases_json))
+    plan.listed = current_ids
+    _plan_writes(plan, desired.without(plan.refused), current_builds, production, gate=gate)
     return plan
+
+
+def _plan_writes(
+    plan: Plan, desired: DesiredState, current_builds: bytes | None, production: Bucket, *, gate
+) -> None:
+    """The control files: desktop-builds.json lists what was promoted; desktop-releases.json
+    only when every build it names is listed (else production keeps its rules, and says why)."""
+    listed = set(desired.build_ids)
+    refused = {bid: r.reason for bid, r in plan.refused.items()}
+    current_rules = _read_or_none(production, RELEASES_FILE)
+    changes_rules = desired.releases_json not in (None, current_rules)
+    plan.invalid = [*(gate.held if changes_rules else [])]
+    plan.invalid += rules_problems(desired.releases_json, listed=listed, refused=refused)
+    if plan.invalid:
+        kept = rules_problems(current_rules, listed=listed, refused=refused)
+        if kept:
+            # Publishing the builds alone would break the rules production keeps serving.
+            plan.invalid.append(f"{BUILDS_FILE} is not published either: {kept[0]}")
+            return
+    plan.listed = desired.build_ids
+    # A first, empty list is written for a fresh install, not because every build was refused.
+    only_refused = current_builds is None and not desired.build_ids and plan.refused
+    if current_builds != desired.builds_json and not only_refused:
+        plan.writes.append(Write(BUILDS_FILE, desired.builds_json))
+    if desired.releases_json is not None and not plan.invalid:
+        if current_rules != desired.releases_json:
+            plan.writes.append(Write(RELEASES_FILE, desired.releases_json))

@@ -13,29 +13,28 @@ from releases import buckets
 from releases.buckets import Bucket, BucketError
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.audit import audit_record
-from releases.services.promotion.desired import DesiredStateError, desired_state_read
+from releases.services.promotion.desired import (
+    DesiredStateError,
+    DesiredStateInvalid,
+    desired_state_read,
+)
 from releases.services.promotion.lock import promotion_lock
 from releases.services.promotion.plan import Copy, Plan, promotion_plan, same_object
+from releases.services.promotion.reviewed import review_gate
+from releases.services.promotion.verdict import verdict_record
 
 logger = logging.getLogger(__name__)
-
-# Release requests that a promotion of their build turns live (a merge webhook may have been
-# missed, so reviewed-but-not-merged states count when the build is on the default branch).
-OPEN_STATES = (
-    ReleaseState.AWAITING_REVIEW,
-    ReleaseState.IN_REVIEW,
-    ReleaseState.CHANGES_REQUESTED,
-    ReleaseState.APPROVED,
-    ReleaseState.MERGED,
-    ReleaseState.FAILED,
-)
-
 
 OUTCOME_KINDS = ("promotion.failed", "promotion.succeeded", "reconcile.repaired")
 
 
 class PromotionFailed(Exception):
-    """The promotion could not bring production to the desired state (recorded in the audit)."""
+    """The promotion could not bring production to the desired state (recorded in the audit).
+    `result` is what it did do (other builds may have been promoted), when it got that far."""
+
+    def __init__(self, message: str, *, result: PromotionResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass
@@ -54,25 +53,27 @@ class PromotionResult:
 def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> PromotionResult:
     """Bring production to the desired state (default branch or approved releases).
 
-    Serialised by one lock; idempotent; resumable after a crash at any point.
+    Serialised by one lock; idempotent; resumable after a crash at any point. A build that
+    cannot be promoted is refused alone; an invalid desired-state rule leaves production's
+    rules as they are. Either raises PromotionFailed once the rest is done.
     """
     staging = buckets.staging(role="promoter")
     production = buckets.production(role="promoter")
     with promotion_lock():
-        try:
-            desired = desired_state_read(production=production)
-        except DesiredStateError as exc:
-            _record_failure_once(str(exc), actor=actor)
-            raise PromotionFailed(str(exc)) from exc
-        plan = promotion_plan(desired=desired, staging=staging, production=production)
+        desired = _desired(production, actor=actor, dry_run=dry_run)
+        plan = promotion_plan(
+            desired=desired,
+            staging=staging,
+            production=production,
+            review=lambda new_ids: review_gate(new_build_ids=new_ids),
+        )
         result = PromotionResult(plan=plan, dry_run=dry_run)
         if dry_run:
             return result
         _execute(plan, result, staging=staging, production=production)
-        if plan.missing:
-            _record_missing(plan, reason=reason, actor=actor)
-            raise PromotionFailed("; ".join(f"{b}: {why}" for b, why in plan.missing.items()))
-        result.live = _mark_live(desired.build_ids, plan=plan)
+        _record_refusals(plan, reason=reason, actor=actor)
+        verdict_record(problems=plan.invalid, source=desired.source, actor=actor)
+        result.live = _mark_live(plan.listed, plan=plan)
         if result.copied or result.written:
             audit_record(
                 kind="reconcile.repaired" if reason == "reconcile" else "promotion.succeeded",
@@ -82,7 +83,22 @@ def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> Pro
             )
     if result.written:
         _invalidate_feed_metadata()
+    problems = [f"{b}: {why}" for b, why in plan.missing.items()] + plan.invalid
+    if problems:
+        raise PromotionFailed("; ".join(problems), result=result)
     return result
+
+
+def _desired(production: Bucket, *, actor: str, dry_run: bool):
+    try:
+        return desired_state_read(production=production)
+    except DesiredStateInvalid as exc:
+        if not dry_run:  # production keeps everything; say so once
+            verdict_record(problems=[str(exc)], source="desired state", actor=actor)
+        raise PromotionFailed(str(exc)) from exc
+    except DesiredStateError as exc:
+        _record_failure_once(str(exc), actor=actor)
+        raise PromotionFailed(str(exc)) from exc
 
 
 def _record_failure_once(message: str, *, actor: str) -> None:
@@ -99,6 +115,10 @@ def _record_failure_once(message: str, *, actor: str) -> None:
 
 
 def _copy(copy: Copy, *, staging: Bucket, production: Bucket) -> None:
+    # Production is immutable: the plan copies only to keys production does not hold. One that
+    # appeared since (a hand edit) is never overwritten; the retried run will judge it.
+    if production.head(copy.key) is not None:
+        raise BucketError(f"{copy.key}: appeared in production during the promotion; kept")
     copied = production.copy_from(staging, copy.source, copy.key)
     source = staging.head(copy.source)
     if source is None or not same_object(source, copied):
@@ -118,21 +138,30 @@ def _execute(plan: Plan, result: PromotionResult, *, staging: Bucket, production
         result.written.append(write.key)
 
 
-def _record_missing(plan: Plan, *, reason: str, actor: str) -> None:
-    for build_id, why in plan.missing.items():
-        message = f"cannot promote build {build_id}: {why}"
+def _record_refusals(plan: Plan, *, reason: str, actor: str) -> None:
+    """Each refused build fails visibly, once: a periodic reconcile must not flood the trail."""
+    for build_id, refusal in plan.refused.items():
+        if refusal.quiet:
+            continue
+        message = f"cannot promote build {build_id}: {refusal.reason}"
         build = Build.objects.filter(build_id=build_id).first()
-        if build is not None and build.failure_reason == message:
-            continue  # already recorded; a periodic reconcile must not flood the trail
-        if build is not None:
+        if refusal.fails_build and build is not None and build.failure_reason != message:
             Build.objects.filter(pk=build.pk).update(
                 status=BuildStatus.FAILED, failure_reason=message
             )
             build.release_requests.filter(state=ReleaseState.MERGED).update(
                 state=ReleaseState.FAILED, failure_reason=message
             )
+        last = (
+            AuditEvent.objects.filter(kind=refusal.kind, data__build_id=build_id)
+            .order_by("-sequence")
+            .values_list("message", flat=True)
+            .first()
+        )
+        if last == message:
+            continue
         audit_record(
-            kind="promotion.failed",
+            kind=refusal.kind,
             message=message,
             build=build,
             actor=actor,
@@ -141,20 +170,19 @@ def _record_missing(plan: Plan, *, reason: str, actor: str) -> None:
 
 
 def _mark_live(build_ids: list[str], *, plan: Plan) -> list[str]:
-    """Releases and builds now in production become live, with the time and the merger."""
+    """Releases and builds now in production become live, with the time and the merger.
+
+    A release whose rules were not published (the desired state is invalid) stays accepted,
+    not live: it can still be withdrawn, and goes live once its rules are out."""
     now = timezone.now()
     live = []
-    releases = ReleaseRequest.objects.filter(build__build_id__in=build_ids).select_related("build")
-    # A merged (or admin-approved) request is live now; an open one only when its build was
-    # promoted by this run (its merge webhook was missed: reconcile repairs it).
     accepted = Q(state=ReleaseState.MERGED) | Q(state=ReleaseState.FAILED, merged_at__isnull=False)
     if settings.REVIEW_BACKEND == "admin":
         accepted |= Q(state=ReleaseState.APPROVED)
-    else:
-        new = plan.new_build_ids
-        accepted |= Q(state__in=OPEN_STATES, build__build_id__in=new, kind="release")
-    releases = [r for r in releases.filter(accepted) if _merged(r, plan=plan)]
-    for release in releases:
+    releases = ReleaseRequest.objects.filter(accepted, build__build_id__in=build_ids)
+    for release in releases.select_related("build"):
+        if plan.invalid and release.release_info:
+            continue
         ReleaseRequest.objects.filter(pk=release.pk).update(
             state=ReleaseState.LIVE, live_at=now, failure_reason=""
         )
@@ -171,32 +199,6 @@ def _mark_live(build_ids: list[str], *, plan: Plan) -> list[str]:
         status=BuildStatus.LIVE, live_at=now, failure_reason=""
     )
     return live
-
-
-def _merged(release: ReleaseRequest, *, plan: Plan) -> bool:
-    """Whether an open release of a just-promoted build was merged (its webhook was missed).
-
-    Several release requests can exist for one build (re-releases); GitHub says which PR was
-    merged. Unreachable GitHub: the build is on the default branch, so count it as merged.
-    """
-    if release.state not in OPEN_STATES or release.state == ReleaseState.MERGED:
-        return True
-    if settings.REVIEW_BACKEND != "github" or not release.pr_number:
-        return True
-    from releases import github
-
-    try:
-        pull = github.pull_get(release.pr_number)
-    except github.GitHubError as exc:
-        logger.warning("cannot ask GitHub about PR #%s: %s", release.pr_number, exc)
-        return True
-    if pull.merged and not release.merged_by:
-        # The merge webhook was missed: take who merged it, and when, from GitHub itself.
-        release.merged_by, release.merged_at = pull.merged_by, pull.merged_at
-        ReleaseRequest.objects.filter(pk=release.pk).update(
-            merged_by=pull.merged_by, merged_at=pull.merged_at
-        )
-    return pull.merged
 
 
 def _invalidate_feed_metadata() -> None:

@@ -3,7 +3,8 @@
 A real HTTP server (ThreadingHTTPServer in a thread) that speaks the part of GitHub's REST API
 that `releases.github` uses through PyGithub, with GitHub's documented response shapes, status
 codes and error bodies (https://docs.github.com/en/rest): the repository, git refs, contents
-get/put (base64 + blob sha), pulls list/create/get, and installation access tokens for GitHub App
+get/put (base64 + blob sha), pulls list/create/get, a pull's reviews (with the commit each
+was given on), and installation access tokens for GitHub App
 authentication. It is served under `/api/v3`, like GitHub Enterprise Server, so
 `GITHUB_API_URL` is exercised too.
 
@@ -15,6 +16,7 @@ commits; pull requests point at branches. Tests drive and inspect it in plain Py
     gh.files("main")                                   # {path: text} on a branch
     gh.branch_create("release-build-x", files={...})   # a branch with one commit on top
     gh.pulls()                                         # GitHub-shaped PR dicts
+    gh.review(1, user="ada")                           # an approval of PR #1's head commit
     gh.merge(1, merged_by="octocat")                   # merge a PR into its base
     gh.fail(502)                                       # the next request gets a 502
     gh.rate_limit(retry_after=1)                       # the next request: 403 secondary limit

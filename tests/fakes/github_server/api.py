@@ -246,6 +246,11 @@ def _get_pull(gh, match, q, body):
     return 200, {}, gh._pull_json(gh._pull(int(match["number"])))
 
 
+def _list_reviews(gh, match, q, body):
+    pr = gh._pull(int(match["number"]))
+    return 200, {}, [gh._review_json(pr, review) for review in pr.get("reviews", [])]
+
+
 def _create_pull(gh, match, q, body):
     head, base, title = body.get("head"), body.get("base"), body.get("title")
     head = head.split(":", 1)[-1] if isinstance(head, str) else head
@@ -294,4 +299,5 @@ ROUTES = [
     (r"/pulls", "GET", _list_pulls),
     (r"/pulls", "POST", _create_pull),
     (r"/pulls/(?P<number>\d+)", "GET", _get_pull),
+    (r"/pulls/(?P<number>\d+)/reviews", "GET", _list_reviews),
 ]

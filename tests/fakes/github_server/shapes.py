@@ -121,6 +121,23 @@ class Shapes:
             "repo": self._repo_json(),
         }
 
+    def _review_json(self, pr: dict, review: dict) -> dict:
+        number = pr["number"]
+        html = f"{self.repo_html}/pull/{number}#pullrequestreview-{review['id']}"
+        return {
+            "id": review["id"],
+            "node_id": f"PRR_test{review['id']}",
+            "user": self._user_json(review["user"]),
+            "body": review["body"],
+            "state": review["state"],
+            "html_url": html,
+            "pull_request_url": f"{self.repo_api}/pulls/{number}",
+            "author_association": "MEMBER",
+            "_links": {"html": {"href": html}, "pull_request": {"href": ""}},
+            "submitted_at": review["submitted_at"],
+            "commit_id": review["commit_id"],
+        }
+
     def _pull_json(self, pr: dict) -> dict:
         number = pr["number"]
         api, html = f"{self.repo_api}/pulls/{number}", f"{self.repo_html}/pull/{number}"

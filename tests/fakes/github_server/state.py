@@ -182,6 +182,37 @@ class FakeGitHub(Shapes):
             pr["merged_at"] = pr["closed_at"] = pr["updated_at"] = now()
             return sha
 
+    def review(
+        self,
+        number: int,
+        *,
+        user: str = "ada",
+        state: str = "APPROVED",
+        commit_id: str | None = None,
+        body: str = "",
+    ) -> dict:
+        """A submitted review of PR `number` on `commit_id` (default: the head right now), as a
+        reviewer clicking "Submit review" would leave it. Returns the review's JSON."""
+        with self.lock:
+            pr = self._pull(number)
+            review = {
+                "id": next(self._ids),
+                "user": user,
+                "state": state,
+                "body": body,
+                "commit_id": commit_id or self.branches.get(pr["head"], pr.get("head_sha", "")),
+                "submitted_at": now(),
+            }
+            pr.setdefault("reviews", []).append(review)
+            return self._review_json(pr, review)
+
+    def dismiss(self, number: int, review_id: int) -> None:
+        """A dismissed review stays in the list with state DISMISSED (GitHub's behaviour)."""
+        with self.lock:
+            for review in self._pull(number).get("reviews", []):
+                if review["id"] == review_id:
+                    review["state"] = "DISMISSED"
+
     def close(self, number: int) -> None:
         with self.lock:
             pr = self._pull(number)
