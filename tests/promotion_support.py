@@ -231,3 +231,37 @@ def push_event(gh, *, files: list[str], before: str = "0" * 40) -> dict:
         "commits": [commit],
         "head_commit": commit,
     }
+
+
+def open_release_pr(gh, build: Build, *, rules: dict | None = None) -> ReleaseRequest:
+    """What the review does: a branch that adds the build, and a PR; the release records it."""
+    from releases import github as github_api
+
+    builds = json.loads(gh.file("desktop-builds.json"))
+    entry = {"id": build.build_id, "version": build.version, "createdAt": "2025-02-10T10:00:00Z"}
+    files = {"desktop-builds.json": json.dumps([*builds, {**entry, "isReleased": True}], indent=2)}
+    if rules is not None:
+        files["desktop-releases.json"] = json.dumps(rules, indent=2)
+    branch = f"release-build-{build.build_id}"
+    gh.branch_create(branch, files=files, message=f"Add build {build.build_id}")
+    title = f"[release] Add build {build.build_id}"
+    pull = github_api.pull_open(title=title, body="", head=branch, base="main")
+    return ReleaseRequest.objects.create(
+        build=build,
+        state=ReleaseState.IN_REVIEW,
+        branch=branch,
+        pr_number=pull.number,
+        pr_url=pull.url,
+    )
+
+
+def merge_with_webhook(client, gh, release, capture, *, by: str = "grace", review: bool = True):
+    """Merge the release's PR on the fake and deliver GitHub's signed merge webhook; promotion
+    runs eagerly when it commits. `review`: approve its head first (what branch protection
+    asks for)."""
+    if review:
+        gh.review(release.pr_number, user="ada")
+    gh.merge(release.pr_number, merged_by=by)
+    with capture(execute=True):
+        answer = deliver_github(client, "pull_request", merged_event(gh, release.pr_number))
+    assert answer.status_code == 200 and answer.json()["handled"] is True

@@ -14,11 +14,13 @@ from django.core.management import CommandError, call_command
 
 from releases import buckets
 from releases import github as github_api
-from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
+from releases.models import AuditEvent, BuildStatus, ReleaseRequest, ReleaseState
 from tests.fakes.github_server import start_github_server
 from tests.promotion_support import (
     deliver_github,
+    merge_with_webhook,
     merged_event,
+    open_release_pr,
     production_contents,
     push_event,
     stage_build,
@@ -41,34 +43,6 @@ def gh(github_server, settings):
     use_fake_github(settings, github_server)
     github_server.gh.reset(files={"desktop-builds.json": "[]\n"})
     return github_server.gh
-
-
-def open_release_pr(gh, build: Build, *, rules: dict | None = None) -> ReleaseRequest:
-    """What the review does: a branch that adds the build, and a PR; the release records it."""
-    builds = json.loads(gh.file("desktop-builds.json"))
-    entry = {"id": build.build_id, "version": build.version, "createdAt": "2025-02-10T10:00:00Z"}
-    files = {"desktop-builds.json": json.dumps([*builds, {**entry, "isReleased": True}], indent=2)}
-    if rules is not None:
-        files["desktop-releases.json"] = json.dumps(rules, indent=2)
-    branch = f"release-build-{build.build_id}"
-    gh.branch_create(branch, files=files, message=f"Add build {build.build_id}")
-    title = f"[release] Add build {build.build_id}"
-    pull = github_api.pull_open(title=title, body="", head=branch, base="main")
-    return ReleaseRequest.objects.create(
-        build=build,
-        state=ReleaseState.IN_REVIEW,
-        branch=branch,
-        pr_number=pull.number,
-        pr_url=pull.url,
-    )
-
-
-def merge_with_webhook(client, gh, release, capture, *, by: str = "grace"):
-    gh.review(release.pr_number, user="ada")  # approved at its head, as branch protection asks
-    gh.merge(release.pr_number, merged_by=by)
-    with capture(execute=True):
-        answer = deliver_github(client, "pull_request", merged_event(gh, release.pr_number))
-    assert answer.status_code == 200 and answer.json()["handled"] is True
 
 
 def test_a_merge_makes_production_equal_staging_and_the_default_branch(

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from releases import todesktop
+from releases.buckets import TEMP_PREFIX
 
 # Platform → the part of the manifest names that follows `latest-`.
 PLATFORMS = {"windows": "", "mac": "mac-", "linux": "linux-"}
@@ -188,6 +189,12 @@ def _add(plan: BuildPlan, source: str, url: str, **expected: Any) -> None:
         raise ManifestError(f"{source}: {exc}")
     if file_name.lower() in RESERVED_NAMES:
         raise ManifestError(f"{source}: unsafe file name {file_name!r}: a production control file")
+    if file_name.startswith(TEMP_PREFIX):
+        # The filesystem bucket writes through `.tmp-*` files and lists none of them: such a
+        # file would be staged, yet never seen by promotion.
+        raise ManifestError(
+            f"{source}: unsafe file name {file_name!r}: reserved for partial writes"
+        )
     planned = plan.expect(file_name)
     for key, value in expected.items():
         if value is None:

@@ -75,8 +75,9 @@ def names_refusal(*, build: Build, names: Iterable[str]) -> str:
     problems += _owned_by_others(build, names)
     if not problems:
         return ""
+    refused = dict(reversed(problems))  # one reason per name: the first rule it broke
     name, why = problems[0]
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
     return f"refused file name {name!r}: {why}{more}"
 
 

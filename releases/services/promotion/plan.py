@@ -17,6 +17,7 @@ never holds back the others.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -256,6 +257,22 @@ def promotion_plan(
     return plan
 
 
+def _builds_changed(current: bytes | None, desired: bytes, *, filtered: bool) -> bool:
+    """Whether desktop-builds.json must be written. With refused builds left out, the list is
+    written again by us, so only a change of content counts (not the default branch's layout);
+    and a first, empty list is written for a fresh install, not because every build failed."""
+    if current == desired:
+        return False
+    if not filtered:
+        return True
+    if current is None:
+        return bool(json.loads(desired))
+    try:
+        return json.loads(current) != json.loads(desired)
+    except ValueError:
+        return True
+
+
 def _plan_writes(
     plan: Plan, desired: DesiredState, current_builds: bytes | None, production: Bucket, *, gate
 ) -> None:
@@ -274,9 +291,7 @@ def _plan_writes(
             plan.invalid.append(f"{BUILDS_FILE} is not published either: {kept[0]}")
             return
     plan.listed = desired.build_ids
-    # A first, empty list is written for a fresh install, not because every build was refused.
-    only_refused = current_builds is None and not desired.build_ids and plan.refused
-    if current_builds != desired.builds_json and not only_refused:
+    if _builds_changed(current_builds, desired.builds_json, filtered=bool(plan.refused)):
         plan.writes.append(Write(BUILDS_FILE, desired.builds_json))
     if desired.releases_json is not None and not plan.invalid:
         if current_rules != desired.releases_json:
