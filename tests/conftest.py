@@ -93,3 +93,14 @@ def fake_github(github_server, settings):
     settings.GITHUB_SECONDS_BETWEEN_WRITES = 0
     settings.PUBLIC_BASE_URL = "https://releases.example.com"
     return gh
+
+
+@pytest.fixture
+def release_repo(fake_github, settings):
+    """The fake GitHub as the release repository: `desktop-builds.json` is `[]` on main, and the
+    GitHub webhook accepts the deliveries `tests.promotion_support.deliver_github` signs."""
+    from tests.promotion_support import WEBHOOK_SECRET
+
+    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
+    fake_github.reset(files={"desktop-builds.json": "[]\n"})
+    return fake_github

@@ -265,3 +265,12 @@ def merge_with_webhook(client, gh, release, capture, *, by: str = "grace", revie
     with capture(execute=True):
         answer = deliver_github(client, "pull_request", merged_event(gh, release.pr_number))
     assert answer.status_code == 200 and answer.json()["handled"] is True
+
+
+def go_live_on_github(client, gh, build_id: str, capture, version: str = "1.0.0") -> Build:
+    """Stage a build, open its release PR (making it the latest release), approve and merge it:
+    the build is live in production."""
+    build, _ = stage_build(build_id, version)
+    release = open_release_pr(gh, build, rules={"latestReleaseBuildId": build_id})
+    merge_with_webhook(client, gh, release, capture)
+    return build

@@ -12,16 +12,13 @@ from django.core.management import CommandError, call_command
 from releases import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.promotion import PromotionFailed, promotion_run
-from tests.fakes.github_server import start_github_server
 from tests.promotion_support import (
     approve,
     deliver_github,
-    merge_with_webhook,
-    open_release_pr,
+    go_live_on_github,
     production_contents,
     push_event,
     stage_build,
-    use_fake_github,
 )
 
 pytestmark = pytest.mark.django_db
@@ -179,26 +176,15 @@ def test_when_rules_become_valid_again_they_are_published_and_health_recovers(fs
 # --- GitHub: the default branch is validated before it is published --------------------------
 
 
-@pytest.fixture(scope="module")
-def github_server():
-    server = start_github_server()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def gh(github_server, settings):
-    use_fake_github(settings, github_server)
-    github_server.gh.reset(files={"desktop-builds.json": "[]\n"})
-    return github_server.gh
+def gh(release_repo):
+    return release_repo
 
 
 def test_a_push_naming_a_build_that_does_not_exist_leaves_production_unchanged(
     client, gh, any_buckets, django_capture_on_commit_callbacks
 ):
-    build, _ = stage_build("250210live0006", "1.0.0")
-    release = open_release_pr(gh, build, rules={"latestReleaseBuildId": "250210live0006"})
-    merge_with_webhook(client, gh, release, django_capture_on_commit_callbacks)
+    go_live_on_github(client, gh, "250210live0006", django_capture_on_commit_callbacks)
     before = production_contents()
     broken = json.dumps({"latestReleaseBuildId": "250299nothere01"}, indent=2)
     gh.commit("main", {"desktop-releases.json": broken}, "release a build that does not exist")
@@ -216,9 +202,7 @@ def test_a_push_naming_a_build_that_does_not_exist_leaves_production_unchanged(
 def test_a_broken_desktop_builds_json_on_the_default_branch_changes_nothing(
     client, gh, fs_buckets, django_capture_on_commit_callbacks
 ):
-    build, _ = stage_build("250210live0007", "1.0.0")
-    release = open_release_pr(gh, build, rules={"latestReleaseBuildId": "250210live0007"})
-    merge_with_webhook(client, gh, release, django_capture_on_commit_callbacks)
+    go_live_on_github(client, gh, "250210live0007", django_capture_on_commit_callbacks)
     before = production_contents()
     gh.commit("main", {"desktop-builds.json": '[{"id": "../x"}]'}, "hand edit")
 
@@ -232,9 +216,7 @@ def test_a_broken_desktop_builds_json_on_the_default_branch_changes_nothing(
 def test_builds_are_not_unlisted_under_rules_that_production_keeps(
     client, gh, fs_buckets, django_capture_on_commit_callbacks
 ):
-    build, _ = stage_build("250210live0008", "1.0.0")
-    release = open_release_pr(gh, build, rules={"latestReleaseBuildId": "250210live0008"})
-    merge_with_webhook(client, gh, release, django_capture_on_commit_callbacks)
+    go_live_on_github(client, gh, "250210live0008", django_capture_on_commit_callbacks)
     before = production_contents()
     gh.commit(
         "main",

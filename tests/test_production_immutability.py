@@ -146,24 +146,29 @@ def test_a_build_naming_a_live_builds_files_is_refused_at_staging(client, origin
     assert feed_manifest(client) == served == origin.documents[origin.build.yml_name("mac")]
 
 
+def add_staged_file(build: Build, name: str, data: bytes) -> buckets.ObjectInfo:
+    """A file in the build's staging prefix, recorded and verified as staging would."""
+    info = buckets.staging().write_bytes(f"{build.build_id}/{name}", data)
+    hashes = buckets.hashes_of([data])
+    BuildFile.objects.create(
+        build=build,
+        name=name,
+        size=info.size,
+        sha256=hashes["sha256"],
+        md5=hashes["md5"],
+        staged_at=timezone.now(),
+        verification=Verification.VERIFIED,
+    )
+    return info
+
+
 def sneak_into_staging(build_id: str, files: dict[str, bytes]) -> Build:
     """A build staged before these checks existed: its files recorded and verified."""
-    staging = buckets.staging()
     build = Build.objects.create(
         build_id=build_id, app_id="app1", version="9.9.9", status=BuildStatus.STAGED
     )
     for name, data in files.items():
-        info = staging.write_bytes(f"{build_id}/{name}", data)
-        hashes = buckets.hashes_of([data])
-        BuildFile.objects.create(
-            build=build,
-            name=name,
-            size=info.size,
-            sha256=hashes["sha256"],
-            md5=hashes["md5"],
-            staged_at=timezone.now(),
-            verification=Verification.VERIFIED,
-        )
+        add_staged_file(build, name, data)
     return build
 
 
@@ -204,17 +209,7 @@ def test_a_copy_never_changes_an_object_production_already_holds(any_buckets, sa
     production.write_bytes("release-notes.txt", kept)
     staged = kept if same else kept.upper()  # same size: only the content tells them apart
     build, _ = stage_build("b7", "2.0.0")
-    sneak = {"release-notes.txt": staged}
-    for name, data in sneak.items():
-        info = buckets.staging().write_bytes(f"b7/{name}", data)
-        hashes = buckets.hashes_of([data])
-        build.files.create(
-            name=name,
-            size=info.size,
-            sha256=hashes["sha256"],
-            md5=hashes["md5"],
-            verification=Verification.VERIFIED,
-        )
+    add_staged_file(build, "release-notes.txt", staged)
     approve(build)
 
     if same:
@@ -241,17 +236,8 @@ def test_a_same_size_multipart_impostor_is_not_taken_for_the_file_production_hol
     original = os.urandom(size)
     production.write_bytes("big.bin", original)
     build, _ = stage_build("b8", "2.0.0")
-    impostor = os.urandom(size)
-    info = buckets.staging().write_bytes("b8/big.bin", impostor)
+    info = add_staged_file(build, "big.bin", os.urandom(size))
     assert info.etag.endswith("-2")  # really multipart
-    hashes = buckets.hashes_of([impostor])
-    build.files.create(
-        name="big.bin",
-        size=size,
-        sha256=hashes["sha256"],
-        md5=hashes["md5"],
-        verification=Verification.VERIFIED,
-    )
     approve(build)
 
     with pytest.raises(PromotionFailed, match="production already holds other bytes"):

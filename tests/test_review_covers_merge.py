@@ -14,15 +14,14 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
-from tests.fakes.github_server import start_github_server
 from tests.promotion_support import (
     deliver_github,
+    go_live_on_github,
     merge_with_webhook,
     open_release_pr,
     production_contents,
     push_event,
     stage_build,
-    use_fake_github,
 )
 
 pytestmark = pytest.mark.django_db
@@ -31,26 +30,15 @@ NEXT = "250211next00010"
 OTHER = "250212othr00010"
 
 
-@pytest.fixture(scope="module")
-def github_server():
-    server = start_github_server()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def gh(github_server, settings):
-    use_fake_github(settings, github_server)
-    github_server.gh.reset(files={"desktop-builds.json": "[]\n"})
-    return github_server.gh
+def gh(release_repo):
+    return release_repo
 
 
 @pytest.fixture
 def live(client, gh, django_capture_on_commit_callbacks):
     """LIVE is in production (reviewed and merged); its rules make it the latest release."""
-    build, _ = stage_build(LIVE, "1.0.0")
-    release = open_release_pr(gh, build, rules={"latestReleaseBuildId": LIVE})
-    merge_with_webhook(client, gh, release, django_capture_on_commit_callbacks)
+    go_live_on_github(client, gh, LIVE, django_capture_on_commit_callbacks)
     assert Build.objects.get(build_id=LIVE).status == BuildStatus.LIVE
     return production_contents()
 
