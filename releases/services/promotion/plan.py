@@ -113,15 +113,17 @@ def same_object(source: ObjectInfo, copy: ObjectInfo | None) -> bool:
 def same_bytes(row: BuildFile, staged: ObjectInfo, present: ObjectInfo, production: Bucket) -> bool:
     """Whether production's `present` object holds exactly the bytes staging verified as `row`.
 
-    Cheap when the ETags say so (a hard link on the filesystem, an MD5 on S3); otherwise the
-    object is read and hashed: an S3 multipart ETag or a filesystem mtime says nothing about
-    content, and a same-size impostor must not pass for the real file."""
+    Cheap when the ETags say so: the staged object's own ETag (a hard link on the filesystem, a
+    server-side copy on S3; matching another object's would take an MD5 preimage), or the MD5
+    of the staged bytes (a single-part S3 object). Otherwise the object is read and hashed: a
+    filesystem mtime or an S3 multipart ETag says nothing about content, and a same-size
+    impostor must not pass for the real file. Only a real difference refuses."""
     if present.size != row.size:
         return False
-    if present.etag == staged.etag and not MULTIPART_ETAG.match(present.etag):
+    if present.etag == staged.etag:
         return True
-    if MD5_ETAG.match(present.etag) and row.md5:
-        return present.etag == row.md5
+    if MD5_ETAG.match(present.etag) and present.etag == row.md5:
+        return True
     return hashes_of(production.read(present.key))["sha256"] == row.sha256
 
 
