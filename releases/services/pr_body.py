@@ -194,6 +194,13 @@ def _release_summary(info: dict) -> str:
     return "; ".join(parts)
 
 
+REVIEWED_HEAD_NOTE = (
+    "Only the commit an approving review was given on is promoted: after a new commit, approve "
+    "again before merging, or the merge is recorded as *merged with unreviewed commits* and "
+    "nothing of it is published."
+)
+
+
 def _merging(release: ReleaseRequest, files: list[BuildFile], base: str) -> str:
     build, info = release.build, release.release_info
     version = _cell(_version(release))
@@ -221,6 +228,7 @@ def _merging(release: ReleaseRequest, files: list[BuildFile], base: str) -> str:
             f"Once approved and merged into `{base}`, the promotion worker copies the "
             f"{len(files)} files under {_code(build.staging_prefix)} from the staging bucket "
             f"to the production bucket, {after} Closing this PR without merging releases nothing.",
+            *(["", REVIEWED_HEAD_NOTE] if settings.REQUIRE_REVIEWED_HEAD else []),
         ]
     )
 

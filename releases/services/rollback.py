@@ -14,6 +14,7 @@ from django.db import transaction
 
 from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.audit import audit_record
+from releases.services.pr_body import REVIEWED_HEAD_NOTE
 from releases.services.release_files import RELEASES_FILE, releases_update
 
 BRANCH_ATTEMPTS = 100
@@ -130,5 +131,6 @@ def _body(build: Build, *, actor: str) -> str:
         f"Merging sets `latestReleaseBuildId` in `{RELEASES_FILE}` to `{build.build_id}` "
         f"(v{build.version}{_since(build)}). "
         "Its files are already in production; only that file is promoted.\n\n"
-        f"Build in the admin: {admin_url}\n"
+        + (f"{REVIEWED_HEAD_NOTE}\n\n" if settings.REQUIRE_REVIEWED_HEAD else "")
+        + f"Build in the admin: {admin_url}\n"
     )
