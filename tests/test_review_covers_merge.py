@@ -226,6 +226,23 @@ def test_reconcile_checks_a_merge_whose_webhook_was_missed(gh, fs_buckets, live)
     assert production_contents() == live
 
 
+def test_a_dry_run_reports_an_unreviewed_merge_and_records_nothing(gh, fs_buckets, live):
+    build, _ = stage_build(NEXT, "1.1.0")
+    release = open_release_pr(gh, build, rules={"latestReleaseBuildId": NEXT})
+    gh.merge(release.pr_number, merged_by="mallory")
+    events = AuditEvent.objects.count()
+    out = StringIO()
+
+    call_command("reconcile", "--dry-run", stdout=out)
+
+    assert f"cannot promote {NEXT}: merged with unreviewed commits" in out.getvalue()
+    assert "desired state not published" in out.getvalue()
+    assert AuditEvent.objects.count() == events
+    release.refresh_from_db()
+    assert release.state == ReleaseState.IN_REVIEW and release.merged_head_sha == ""
+    assert production_contents() == live
+
+
 def test_a_build_pushed_to_the_default_branch_without_a_pull_request_is_not_promoted(
     client, gh, fs_buckets, live, django_capture_on_commit_callbacks
 ):

@@ -33,7 +33,8 @@ class Command(BaseCommand):
 
     def _report(self, result, *, dry_run: bool) -> None:
         for line in result.plan.describe():
-            self.stdout.write(("would " if dry_run else "") + line)
+            would = dry_run and line.startswith(("copy ", "write "))
+            self.stdout.write(("would " if would else "") + line)
         if not dry_run:
             self.stdout.write(
                 self.style.SUCCESS(

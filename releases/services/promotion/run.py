@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -14,6 +15,7 @@ from releases.buckets import Bucket, BucketError
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.audit import audit_record
 from releases.services.promotion.desired import (
+    DesiredState,
     DesiredStateError,
     DesiredStateInvalid,
     desired_state_read,
@@ -61,15 +63,13 @@ def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> Pro
     production = buckets.production(role="promoter")
     with promotion_lock():
         desired = _desired(production, actor=actor, dry_run=dry_run)
-        plan = promotion_plan(
-            desired=desired,
-            staging=staging,
-            production=production,
-            review=lambda new_ids: review_gate(new_build_ids=new_ids),
-        )
-        result = PromotionResult(plan=plan, dry_run=dry_run)
         if dry_run:
-            return result
+            with transaction.atomic():
+                plan = _plan(desired, staging=staging, production=production)
+                transaction.set_rollback(True)  # not even the review checks leave a trace
+            return PromotionResult(plan=plan, dry_run=True)
+        plan = _plan(desired, staging=staging, production=production)
+        result = PromotionResult(plan=plan)
         _execute(plan, result, staging=staging, production=production)
         _record_refusals(plan, reason=reason, actor=actor)
         verdict_record(problems=plan.invalid, source=desired.source, actor=actor)
@@ -89,7 +89,16 @@ def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> Pro
     return result
 
 
-def _desired(production: Bucket, *, actor: str, dry_run: bool):
+def _plan(desired: DesiredState, *, staging: Bucket, production: Bucket) -> Plan:
+    return promotion_plan(
+        desired=desired,
+        staging=staging,
+        production=production,
+        review=lambda new_ids: review_gate(new_build_ids=new_ids),
+    )
+
+
+def _desired(production: Bucket, *, actor: str, dry_run: bool) -> DesiredState:
     try:
         return desired_state_read(production=production)
     except DesiredStateInvalid as exc:
