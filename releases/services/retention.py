@@ -56,6 +56,7 @@ OPEN_STATES = (
     ReleaseState.CHANGES_REQUESTED,
     ReleaseState.APPROVED,
     ReleaseState.MERGED,
+    ReleaseState.MERGED_UNREVIEWED,  # promoted as soon as a review covers its head
 )
 EXPIRING = (BuildStatus.FAILED, BuildStatus.REJECTED, BuildStatus.CLOSED)
 
