@@ -25,6 +25,8 @@ from releases.models import (
     AuditEvent,
     Build,
     BuildFile,
+    CdnPurge,
+    Notification,
     ReleaseRequest,
     WebhookDelivery,
 )
@@ -450,6 +452,83 @@ class AuditEventAdmin(ReadOnlyAdmin):
         # Messages carry hashes and file names without spaces: let them wrap so that the
         # column stays on screen beside the filters.
         return format_html('<span style="overflow-wrap:anywhere">{}</span>', obj.message)
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """Each notification of an event on a channel, with its final outcome (README:
+    Notifications). Channel addresses are secrets and are never stored here."""
+
+    list_display = ["kind", "channel", "status", "attempts", "build", "event_link", "created_at"]
+    list_filter = ["status", "channel", "kind", "created_at"]
+    search_fields = ["kind", "event__build__build_id", "delivery_id"]
+    list_select_related = ["event__build"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    fields = [
+        "kind",
+        "channel",
+        "status",
+        "attempts",
+        "response_status",
+        "last_error",
+        "recipients",
+        "delivery_id",
+        "event_link",
+        "created_at",
+        "finished_at",
+        "payload_pretty",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="build")
+    def build(self, obj):
+        return _link(obj.event.build)
+
+    @admin.display(description="audit event")
+    def event_link(self, obj):
+        return _link(obj.event, f"#{obj.event.sequence} {obj.event.kind}")
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj):
+        return _pretty(obj.payload)
+
+
+@admin.register(CdnPurge)
+class CdnPurgeAdmin(ReadOnlyAdmin):
+    """Each purge of the CDN after a change to production, with its outcome."""
+
+    list_display = ["__str__", "backend", "status", "attempts", "reason", "created_at"]
+    list_filter = ["status", "backend", "created_at"]
+    search_fields = ["reason", "actor"]
+    fields = [
+        "backend",
+        "status",
+        "attempts",
+        "last_error",
+        "reason",
+        "actor",
+        "reference",
+        "created_at",
+        "finished_at",
+        "urls_pretty",
+    ]
+    readonly_fields = fields
+    actions = ["purge_again"]
+
+    @admin.display(description="URLs")
+    def urls_pretty(self, obj):
+        return _pretty(obj.urls)
+
+    @admin.action(description="Purge failed ones again", permissions=["reconcile"])
+    def purge_again(self, request, queryset):
+        from releases.services.cdn_purge import cdn_purge_again
+
+        again = cdn_purge_again(purges=queryset, actor=request.user.get_username())
+        self.message_user(request, f"queued {again} purge(s) again; failed ones only")
+
+    def has_reconcile_permission(self, request):
+        return request.user.has_perm("releases.reconcile_production")
 
 
 if admin.site.is_registered(TokenProxy):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -314,3 +315,76 @@ class ApiToken(TokenProxy):
 
     def __str__(self) -> str:
         return f"API token of {self.user}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"  # queued, or waiting for its next retry
+    DELIVERED = "delivered"
+    FAILED = "failed"  # out of retries, or refused for good (a 4xx, nobody to send to)
+
+
+class Notification(models.Model):
+    """One notification of one audit event on one channel, with its final outcome.
+
+    Written only by the `notify` worker (releases.services.notifications); read-only in the
+    admin. The delivery id stays the same across retries, so a receiver can drop duplicates.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "e-mail"
+        SLACK = "slack", "Slack"
+        WEBHOOK = "webhook", "webhook"
+
+    event = models.ForeignKey(
+        AuditEvent, on_delete=models.PROTECT, related_name="notifications", editable=False
+    )
+    kind = models.CharField(max_length=64, db_index=True)
+    channel = models.CharField(max_length=20, choices=Channel)
+    delivery_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    status = models.CharField(
+        max_length=20, choices=DeliveryStatus, default=DeliveryStatus.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    recipients = models.JSONField(default=list, blank=True)  # e-mail addresses (e-mail only)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "channel"], name="one_notification_per_channel"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.get_channel_display()}"
+
+
+class CdnPurge(models.Model):
+    """One purge of the CDN's cached copies after a change to production, with its outcome."""
+
+    backend = models.CharField(max_length=20)
+    urls = models.JSONField(default=dict)  # public base → its URLs
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.CharField(max_length=255, blank=True)
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(
+        max_length=20, choices=DeliveryStatus, default=DeliveryStatus.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "CDN purge"
+
+    def __str__(self) -> str:
+        return f"CDN purge #{self.pk} ({len(self.urls)} URLs)"

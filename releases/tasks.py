@@ -87,3 +87,72 @@ def staging_prune() -> None:
     from releases.services.retention import staging_prune as prune
 
     prune(actor="retention (beat)")
+
+
+class NotifyTask(ReliableTask):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """Out of retries: the delivery failed, and its row says why."""
+        from releases.services.notifications import notification_give_up
+
+        notification_id = kwargs.get("notification_id", args[0] if args else None)
+        if notification_id is not None:
+            notification_give_up(
+                notification_id=notification_id, reason=f"{type(exc).__name__}: {exc}"
+            )
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.notify_event")
+def notify_event(event_id: int) -> None:
+    """Queue `notify`: one delivery per configured channel for an audit event."""
+    from releases.services.notifications import notifications_fan_out
+
+    for notification_id in notifications_fan_out(event_id=event_id):
+        notify_deliver.delay(notification_id)
+
+
+@shared_task(base=NotifyTask, name="releases.tasks.notify_deliver")
+def notify_deliver(notification_id: int) -> None:
+    """Queue `notify`: one attempt at one delivery (retried with backoff)."""
+    from releases.services.notifications import notification_deliver
+
+    notification_deliver(notification_id=notification_id)
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.notify_sweep")
+def notify_sweep() -> None:
+    """Periodic (beat): queue what the broker lost."""
+    from releases.services.notifications import notifications_sweep
+
+    events, deliveries = notifications_sweep()
+    for event_id in events:
+        notify_event.delay(event_id)
+    for notification_id in deliveries:
+        notify_deliver.delay(notification_id)
+
+
+class CdnPurgeTask(ReliableTask):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """Out of retries: the purge failed, in its row, the trail and /healthz."""
+        from releases.services.cdn_purge import cdn_purge_give_up
+
+        purge_id = kwargs.get("purge_id", args[0] if args else None)
+        if purge_id is not None:
+            cdn_purge_give_up(purge_id=purge_id, reason=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.cdn_purge")
+def cdn_purge(names: list[str], reason: str = "", actor: str = "") -> None:
+    """Queue `promotion`: record a purge of these production names' public URLs, then send it."""
+    from releases.services.cdn_purge import cdn_purge_open
+
+    purge = cdn_purge_open(names=names, reason=reason, actor=actor)
+    if purge is not None:
+        cdn_purge_send.delay(purge.pk)
+
+
+@shared_task(base=CdnPurgeTask, name="releases.tasks.cdn_purge_send")
+def cdn_purge_send(purge_id: int) -> None:
+    """Queue `promotion`: one attempt at a purge (retried with backoff)."""
+    from releases.services.cdn_purge import cdn_purge_attempt
+
+    cdn_purge_attempt(purge_id=purge_id)

@@ -28,7 +28,7 @@ worker_prefetch_multiplier = 1
 # Each queue has its own exchange and routing key, so a message reaches exactly one queue.
 task_queues = tuple(
     Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("staging", "promotion", "default")
+    for name in ("staging", "promotion", "notify", "default")
 )
 task_default_queue = "default"
 task_routes = {
@@ -37,6 +37,10 @@ task_routes = {
     "releases.tasks.review_*": {"queue": "staging"},
     "releases.tasks.promote*": {"queue": "promotion"},
     "releases.tasks.reconcile*": {"queue": "promotion"},
+    # The promotion worker holds the CDN's credentials; the notify worker the channels' secrets,
+    # and keeps notifications moving while long staging runs fill the staging worker.
+    "releases.tasks.cdn_purge*": {"queue": "promotion"},
+    "releases.tasks.notify_*": {"queue": "notify"},
 }
 task_time_limit = max(settings.CELERY_VISIBILITY_TIMEOUT - 60, 60)
 task_soft_time_limit = max(settings.CELERY_VISIBILITY_TIMEOUT - 120, 30)
@@ -51,5 +55,6 @@ beat_schedule = {
         "task": "releases.tasks.staging_prune",
         "schedule": float(settings.STAGING_PRUNE_INTERVAL_SECONDS),
     },
+    "notify-sweep": {"task": "releases.tasks.notify_sweep", "schedule": 60.0},
 }
 timezone = "UTC"

@@ -13,7 +13,7 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
 CHECK_TIMEOUT_SECONDS = 5.0
-ON_REQUEST_THREAD = ("database", "desired_state")
+ON_REQUEST_THREAD = ("database", "desired_state", "cdn_purge", "notifications")
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
 
 
@@ -42,6 +42,8 @@ def checks() -> dict[str, Callable[[], str | None]]:
     but not as wanted (`degraded`, still 200: production keeps serving)."""
     from cdn.metadata import metadata_health
     from releases import buckets
+    from releases.services.cdn_purge import cdn_purge_health
+    from releases.services.notifications import notifications_health
     from releases.services.promotion.verdict import verdict_health
 
     return {
@@ -53,6 +55,10 @@ def checks() -> dict[str, Callable[[], str | None]]:
         "feed_metadata": metadata_health,
         # production kept its last good state: the desired state is invalid (audit has why)
         "desired_state": verdict_health,
+        # the latest CDN purge failed or is being retried: a CDN may serve old manifests
+        "cdn_purge": cdn_purge_health,
+        # a notification channel's latest delivery failed: people may not have been told
+        "notifications": notifications_health,
     }
 
 

@@ -26,7 +26,9 @@ def _queue_lengths() -> dict[str, int]:
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
     try:
-        return {name: int(client.llen(name)) for name in ("staging", "promotion", "default")}
+        return {
+            name: int(client.llen(name)) for name in ("staging", "promotion", "notify", "default")
+        }
     except redis.RedisError:
         return {}
     finally:

@@ -425,6 +425,81 @@ FEED_IMMUTABLE_CACHE_CONTROL = (
 )
 FEED_METADATA_TTL_SECONDS = _read("FEED_METADATA_TTL_SECONDS", env.int, 30)
 
+
+# --- Notifications and CDN purge (README: Notifications, CDN in front of the feed) ------------
+
+
+def _url(name: str) -> str:
+    value = (os.environ.get(name) or "").strip()
+    if value and not re.match(r"^https?://[^/\s]+", value):
+        _fail(f"{name}: {value!r} is not an http(s) URL")
+    return value
+
+
+def _needs(name: str, value: str, because: str) -> None:
+    if not value:
+        _fail(f"{name}: must be set {because}")
+
+
+# Read only by the `notify` worker (releases.services.notifications); the other processes just
+# queue the audit events that need a person.
+NOTIFY_WEBHOOK_URL = _url("NOTIFY_WEBHOOK_URL")
+NOTIFY_WEBHOOK_SECRET = os.environ.get("NOTIFY_WEBHOOK_SECRET") or ""
+if NOTIFY_WEBHOOK_URL:
+    _needs("NOTIFY_WEBHOOK_SECRET", NOTIFY_WEBHOOK_SECRET, "with NOTIFY_WEBHOOK_URL (signing)")
+NOTIFY_SLACK_WEBHOOK_URL = _url("NOTIFY_SLACK_WEBHOOK_URL")
+NOTIFY_EMAIL_GROUP = (os.environ.get("NOTIFY_EMAIL_GROUP") or "").strip()
+# EMAIL_URL as django-environ reads it: smtp://, smtp+tls://, smtp+ssl://, consolemail://…
+_email = _read("EMAIL_URL", env.email_url, "smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or None  # filemail:///path
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "releases@localhost"
+EMAIL_TIMEOUT = 30
+
+# Read by the promotion worker, which purges after every change to production.
+CDN_PURGE_BACKEND = _choice("CDN_PURGE_BACKEND", "off", ("off", "cloudflare", "cloudfront", "http"))
+CDN_PUBLIC_BASE_URLS = [url.rstrip("/") for url in _list("CDN_PUBLIC_BASE_URLS")]
+for _base in CDN_PUBLIC_BASE_URLS:
+    if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", _base):
+        _fail(f"CDN_PUBLIC_BASE_URLS: {_base!r} is not an http(s) base URL (no query)")
+CLOUDFLARE_API_BASE_URL = (
+    _url("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4"
+).rstrip("/")
+CLOUDFLARE_ZONE_ID = (os.environ.get("CLOUDFLARE_ZONE_ID") or "").strip()
+CLOUDFLARE_API_TOKEN = os.environ.get("CLOUDFLARE_API_TOKEN") or ""
+CLOUDFRONT_DISTRIBUTION_ID = (os.environ.get("CLOUDFRONT_DISTRIBUTION_ID") or "").strip()
+CLOUDFRONT_ENDPOINT_URL = _url("CLOUDFRONT_ENDPOINT_URL") or None
+CLOUDFRONT_CREDENTIALS = {
+    "access_key": os.environ.get("CLOUDFRONT_AWS_ACCESS_KEY_ID")
+    or os.environ.get("AWS_ACCESS_KEY_ID"),
+    "secret_key": os.environ.get("CLOUDFRONT_AWS_SECRET_ACCESS_KEY")
+    or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+}
+CDN_PURGE_HTTP_URL = _url("CDN_PURGE_HTTP_URL")
+CDN_PURGE_HTTP_METHOD = (os.environ.get("CDN_PURGE_HTTP_METHOD") or "POST").strip().upper()
+CDN_PURGE_HTTP_AUTHORIZATION = os.environ.get("CDN_PURGE_HTTP_AUTHORIZATION") or ""
+if not re.match(r"^[A-Z]+$", CDN_PURGE_HTTP_METHOD):
+    _fail(f"CDN_PURGE_HTTP_METHOD: {CDN_PURGE_HTTP_METHOD!r} is not an HTTP method")
+if CDN_PURGE_BACKEND != "off":
+    _needs("CDN_PUBLIC_BASE_URLS", ",".join(CDN_PUBLIC_BASE_URLS), "to purge their URLs")
+if CDN_PURGE_BACKEND == "cloudflare":
+    _needs("CLOUDFLARE_ZONE_ID", CLOUDFLARE_ZONE_ID, "with CDN_PURGE_BACKEND=cloudflare")
+    _needs("CLOUDFLARE_API_TOKEN", CLOUDFLARE_API_TOKEN, "with CDN_PURGE_BACKEND=cloudflare")
+if CDN_PURGE_BACKEND == "cloudfront":
+    _needs(
+        "CLOUDFRONT_DISTRIBUTION_ID",
+        CLOUDFRONT_DISTRIBUTION_ID,
+        "with CDN_PURGE_BACKEND=cloudfront",
+    )
+if CDN_PURGE_BACKEND == "http":
+    _needs("CDN_PURGE_HTTP_URL", CDN_PURGE_HTTP_URL, "with CDN_PURGE_BACKEND=http")
+
 # --- Security, i18n, logging -------------------------------------------------------------------
 
 SECURE_PROXY_SSL_HEADER = (

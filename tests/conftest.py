@@ -5,8 +5,9 @@ import pytest
 from releases import buckets
 from tests.fakes.s3_server import start_s3_server
 
-# Fixtures of the release-webhook tests (webhook_settings, staging_queue).
-pytest_plugins = ["tests.webhook_support"]
+# Fixtures of the release-webhook tests (webhook_settings, staging_queue) and of the
+# notification tests (receivers).
+pytest_plugins = ["tests.webhook_support", "tests.notify_support"]
 
 
 @pytest.fixture(scope="session")

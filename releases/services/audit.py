@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from releases.models import GENESIS_HASH, AuditChainHead, AuditEvent, Build, ReleaseRequest
+from releases.services.notifications import notifications_queue
 
 
 def audit_record(
@@ -50,6 +51,8 @@ def audit_record(
         event.hash = event.compute_hash()
         event.save()
         AuditChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=event.hash)
+    # The events that need a person go to the notify worker once the caller's step commits.
+    notifications_queue(event=event)
     return event
 
 

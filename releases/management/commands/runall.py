@@ -43,7 +43,7 @@ class Command(BaseCommand):
                     "worker",
                     "--beat",
                     "--queues",
-                    "staging,promotion,default",
+                    "staging,promotion,notify,default",
                     "--concurrency",
                     "2",
                     "--loglevel",

@@ -55,6 +55,7 @@ class Copy:
 class Write:
     key: str
     data: bytes
+    previous: bytes | None = None  # what production held (the CDN purge compares the two)
 
 
 @dataclass(frozen=True)
@@ -294,7 +295,7 @@ def _plan_writes(
             return
     plan.listed = desired.build_ids
     if _builds_changed(current_builds, desired.builds_json, filtered=bool(plan.refused)):
-        plan.writes.append(Write(BUILDS_FILE, desired.builds_json))
+        plan.writes.append(Write(BUILDS_FILE, desired.builds_json, current_builds))
     if desired.releases_json is not None and not plan.invalid:
         if current_rules != desired.releases_json:
-            plan.writes.append(Write(RELEASES_FILE, desired.releases_json))
+            plan.writes.append(Write(RELEASES_FILE, desired.releases_json, current_rules))

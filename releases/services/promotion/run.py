@@ -14,6 +14,7 @@ from releases import buckets
 from releases.buckets import Bucket, BucketError
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.audit import audit_record
+from releases.services.cdn_purge import cdn_purge_after_promotion
 from releases.services.promotion.desired import (
     DesiredState,
     DesiredStateError,
@@ -83,6 +84,7 @@ def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> Pro
             )
     if result.written:
         _invalidate_feed_metadata()
+    cdn_purge_after_promotion(result=result, production=production, reason=reason, actor=actor)
     problems = [f"{b}: {why}" for b, why in plan.missing.items()] + plan.invalid
     if problems:
         raise PromotionFailed("; ".join(problems), result=result)

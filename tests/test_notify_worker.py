@@ -1,0 +1,159 @@
+"""Notifications end to end on a real Celery worker (Redis, PostgreSQL), with receivers down.
+
+The web side is this test's Django (test client; tasks go to Redis, not run eagerly); a real
+`celery worker -Q staging,promotion,notify` stages the build from the fake ToDesktop origin,
+promotes it once approved in the admin, and delivers every notification: the Slack receiver is
+down for good, the webhook receiver fails twice before it answers, and e-mail goes through
+Django's file backend. The release goes live all the same, each notification is tried with
+backoff, and each delivery's final outcome is recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from email import message_from_bytes
+
+import pytest
+import redis
+from django.contrib.auth.models import User
+
+from releases.models import DeliveryStatus, Notification, ReleaseRequest, ReleaseState
+from tests.fakes.s3_server import free_port
+from tests.fakes.todesktop_origin import FakeBuild, start_origin
+from tests.notify_support import GROUP, SLACK_TOKEN_PATH, WEBHOOK_SECRET, group_member, verified
+from tests.promotion_support import ROOT, subprocess_env
+from tests.webhook_support import APP_ID, BUILD_ID, HMAC_KEY, payload, post
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
+]
+
+EVENTS = ["release.awaiting_review", "release.approved", "release.live"]
+MAX_RETRIES = 2
+
+
+@pytest.fixture
+def not_eager():
+    from selfhosted.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    redis.Redis.from_url(app.conf.broker_url).flushdb()  # our own Redis db number
+    yield
+    app.conf.task_always_eager = eager
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _start_worker(env: dict[str, str], log) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "selfhosted", "worker"]
+    command += ["-Q", "staging,promotion,notify", "-P", "solo", "-l", "info"]
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    with open(log, "ab") as handle:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def test_down_receivers_get_retries_with_backoff_and_the_release_goes_live(
+    client, settings, tmp_path, fs_buckets, not_eager, receivers
+):
+    origin = start_origin(FakeBuild(app_id=APP_ID, build_id=BUILD_ID))
+    settings.WEBHOOK_HMAC_KEY, settings.TODESKTOP_APP_ID = HMAC_KEY, APP_ID
+    ada = group_member("ada", "ada@example.com")
+    User.objects.filter(pk=ada.pk).update(is_staff=True)
+    group_member("bob", "bob@example.com")
+    slack_down = f"http://127.0.0.1:{free_port()}{SLACK_TOKEN_PATH}"
+    receivers.webhook.fail(503, times=2)
+    mails = tmp_path / "mail"
+    env = subprocess_env(
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CELERY_TASK_ALWAYS_EAGER="false",
+        TODESKTOP_DOWNLOAD_BASE_URL=origin.url,
+        TODESKTOP_APP_ID=APP_ID,
+        HTTP_RETRY_BACKOFF_SECONDS="0.05",
+        TASK_MAX_RETRIES=str(MAX_RETRIES),
+        TASK_RETRY_BACKOFF_SECONDS="1",
+        PUBLIC_BASE_URL=settings.PUBLIC_BASE_URL,
+        NOTIFY_SLACK_WEBHOOK_URL=slack_down,
+        NOTIFY_WEBHOOK_URL=settings.NOTIFY_WEBHOOK_URL,
+        NOTIFY_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        NOTIFY_EMAIL_GROUP=GROUP,
+        EMAIL_URL=f"filemail:///{mails}",  # django-environ drops one slash
+    )
+    log = tmp_path / "worker.log"
+    worker = _start_worker(env, log)
+    try:
+        body = payload(appVersion="1.2.0", releaseInfo={"latestReleaseBuildId": BUILD_ID})
+        release = ReleaseRequest.objects.get(pk=post(client, body).json()["release_id"])
+        _wait(lambda: _state(release) == ReleaseState.IN_REVIEW, 120, f"review ({_tail(log)})")
+        client.force_login(ada)
+        client.post(
+            "/admin/releases/releaserequest/",
+            {"action": "approve_releases", "_selected_action": [release.pk]},
+        )
+        _wait(lambda: _state(release) == ReleaseState.LIVE, 120, f"live ({_tail(log)})")
+        _wait(lambda: not _pending(), 120, f"every delivery's outcome ({_tail(log)})")
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)  # its own session: only what we started
+            worker.wait(timeout=30)
+        origin.stop()
+
+    rows = Notification.objects.all()
+    assert Counter((row.kind, row.channel) for row in rows) == Counter(
+        (kind, channel) for kind in EVENTS for channel in ("email", "slack", "webhook")
+    )
+    for row in rows.filter(channel="slack"):  # down: the first try and MAX_RETRIES retries
+        assert (row.status, row.attempts) == (DeliveryStatus.FAILED, MAX_RETRIES + 1)
+        assert row.last_error.startswith("gave up after retries: ")
+        assert "slack-secret-token" not in row.last_error
+    caught = receivers.webhook.requests
+    assert sorted(c.status for c in caught) == [200, 200, 200, 503, 503]
+    tries: dict[str, list[int]] = defaultdict(list)
+    for hook, c in zip([verified(c) for c in caught], caught, strict=True):  # every try signed
+        tries[hook["delivery"]].append(c.status)  # one delivery id across a delivery's retries
+        assert hook["event"] in EVENTS
+    assert all(statuses[-1] == 200 and 200 not in statuses[:-1] for statuses in tries.values())
+    webhook = rows.filter(channel="webhook")
+    assert {row.status for row in webhook} == {DeliveryStatus.DELIVERED}
+    assert {str(row.delivery_id): row.attempts for row in webhook} == {
+        delivery: len(statuses) for delivery, statuses in tries.items()
+    }
+    assert Counter(row.kind for row in webhook) == Counter(EVENTS)
+    assert all(row.status == DeliveryStatus.DELIVERED for row in rows.filter(channel="email"))
+    sent = [message_from_bytes(path.read_bytes()) for path in sorted(mails.iterdir())]
+    assert len(sent) == 3
+    assert {message["To"] for message in sent} == {"ada@example.com, bob@example.com"}
+
+
+def _state(release: ReleaseRequest) -> str:
+    return ReleaseRequest.objects.get(pk=release.pk).state
+
+
+def _pending() -> bool:
+    rows = Notification.objects.all()
+    return rows.count() < 9 or rows.filter(status=DeliveryStatus.PENDING).exists()
+
+
+def _tail(log) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
