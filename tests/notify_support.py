@@ -61,3 +61,16 @@ def verified(caught: Caught, secret: str = WEBHOOK_SECRET) -> dict:
     assert payload["delivery"] == caught.headers["x-selfhosted-delivery"]
     assert str(payload["timestamp"]) == caught.headers["x-selfhosted-timestamp"]
     return payload
+
+
+@pytest.fixture
+def eager_retries():
+    """Eager tasks that retry at once, as a worker does once the backoff has passed: Celery re-runs
+    an eager task's retries only when its errors are not propagated to the caller (the backoff
+    itself is exercised by the real-worker test, tests/test_notify_worker.py)."""
+    from selfhosted.celery import app
+
+    propagates = app.conf.task_eager_propagates
+    app.conf.task_eager_propagates = False
+    yield
+    app.conf.task_eager_propagates = propagates
