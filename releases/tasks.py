@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +90,28 @@ def staging_prune() -> None:
     prune(actor="retention (beat)")
 
 
-class NotifyTask(ReliableTask):
-    def on_failure(self, exc, task_id, args, kwargs, einfo):
-        """Out of retries: the delivery failed, and its row says why."""
-        from releases.services.notifications import notification_give_up
+class GivesUpTask(ReliableTask):
+    """Out of retries (or an unexpected error): the service named by `give_up` records the
+    failure on the row the task works on, so it is never silent."""
 
-        notification_id = kwargs.get("notification_id", args[0] if args else None)
-        if notification_id is not None:
-            notification_give_up(
-                notification_id=notification_id, reason=f"{type(exc).__name__}: {exc}"
-            )
+    give_up = ""  # "module.function", called as function(<id_argument>=<id>, reason=…)
+    id_argument = ""  # the task's first argument: the id of the row
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        object_id = kwargs.get(self.id_argument, args[0] if args else None)
+        if object_id is not None:
+            reason = f"{type(exc).__name__}: {exc}"
+            import_string(self.give_up)(**{self.id_argument: object_id}, reason=reason)
+
+
+class NotifyTask(GivesUpTask):
+    give_up = "releases.services.notifications.notification_give_up"
+    id_argument = "notification_id"
+
+
+class CdnPurgeTask(GivesUpTask):
+    give_up = "releases.services.cdn_purge.cdn_purge_give_up"
+    id_argument = "purge_id"
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.notify_event")
@@ -128,16 +141,6 @@ def notify_sweep() -> None:
         notify_event.delay(event_id)
     for notification_id in deliveries:
         notify_deliver.delay(notification_id)
-
-
-class CdnPurgeTask(ReliableTask):
-    def on_failure(self, exc, task_id, args, kwargs, einfo):
-        """Out of retries: the purge failed, in its row, the trail and /healthz."""
-        from releases.services.cdn_purge import cdn_purge_give_up
-
-        purge_id = kwargs.get("purge_id", args[0] if args else None)
-        if purge_id is not None:
-            cdn_purge_give_up(purge_id=purge_id, reason=f"{type(exc).__name__}: {exc}")
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.cdn_purge")

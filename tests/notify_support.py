@@ -16,6 +16,19 @@ WEBHOOK_SECRET = "notify-webhook-secret"
 SLACK_TOKEN_PATH = "/services/T0001/B0001/slack-secret-token"
 BASE_URL = "https://releases.example.com"
 GROUP = "release managers"
+# CDN purges: the public feed bases, and what promoting build cdn1 (v1.0.0, made the latest
+# release) changes (tests.promotion_support.stage_build names its manifests).
+PUBLIC_BASES = ["https://updates.example.com", "https://releases.example.com/update"]
+PROMOTED_NAMES = [
+    "desktop-builds.json",
+    "desktop-releases.json",
+    "latest-1.0.0.yml",
+    "latest-build-cdn1.yml",
+    "latest.yml",
+    "td-latest-1.0.0.json",
+    "td-latest-build-cdn1.json",
+    "td-latest.json",
+]
 
 
 def work_queued(callbacks: list) -> list:

@@ -23,21 +23,13 @@ from releases.services.approvals import release_decide
 from releases.services.promotion import promotion_run
 from releases.services.rollback import rollback_open
 from tests.fakes.cloudflare_api import start_cloudflare
+from tests.notify_support import PROMOTED_NAMES, PUBLIC_BASES
 from tests.promotion_support import approve, stage_build
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fs_buckets")]
 
-HOSTS = ["https://updates.example.com", "https://releases.example.com/update"]
-PROMOTED = [
-    "desktop-builds.json",
-    "desktop-releases.json",
-    "latest-1.0.0.yml",
-    "latest-build-cdn1.yml",
-    "latest.yml",
-    "td-latest-1.0.0.json",
-    "td-latest-build-cdn1.json",
-    "td-latest.json",
-]
+HOSTS = PUBLIC_BASES
+PROMOTED = PROMOTED_NAMES
 
 
 @pytest.fixture

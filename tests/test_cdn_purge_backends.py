@@ -12,22 +12,13 @@ from releases.models import AuditEvent, CdnPurge, DeliveryStatus
 from releases.services.promotion import promotion_run
 from tests.fakes.cloudflare_api import start_cloudflare
 from tests.fakes.http_catcher import start_catcher
-from tests.notify_support import work_queued
+from tests.notify_support import PROMOTED_NAMES, PUBLIC_BASES, work_queued
 from tests.promotion_support import approve, stage_build
 
 pytestmark = pytest.mark.django_db
 
-HOSTS = ["https://updates.example.com", "https://releases.example.com/update"]
-NAMES = [
-    "desktop-builds.json",
-    "desktop-releases.json",
-    "latest-1.0.0.yml",
-    "latest-build-cdn1.yml",
-    "latest.yml",
-    "td-latest-1.0.0.json",
-    "td-latest-build-cdn1.json",
-    "td-latest.json",
-]
+HOSTS = PUBLIC_BASES
+NAMES = PROMOTED_NAMES
 
 
 @pytest.fixture

@@ -10,72 +10,34 @@ backoff, and each delivery's final outcome is recorded.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter, defaultdict
 from email import message_from_bytes
 
 import pytest
-import redis
 from django.contrib.auth.models import User
 
 from releases.models import DeliveryStatus, Notification, ReleaseRequest, ReleaseState
 from tests.fakes.s3_server import free_port
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
 from tests.notify_support import GROUP, SLACK_TOKEN_PATH, WEBHOOK_SECRET, group_member, verified
-from tests.promotion_support import ROOT, subprocess_env
+from tests.promotion_support import subprocess_env
+from tests.test_promotion_end_to_end import not_eager  # noqa: F401 (a fixture)
+from tests.test_staging_worker_killed import _kill, _start_worker, _wait
 from tests.webhook_support import APP_ID, BUILD_ID, HMAC_KEY, payload, post
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
+    pytest.mark.usefixtures("not_eager"),
 ]
 
 EVENTS = ["release.awaiting_review", "release.approved", "release.live"]
 MAX_RETRIES = 2
 
 
-@pytest.fixture
-def not_eager():
-    from selfhosted.celery import app
-
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    redis.Redis.from_url(app.conf.broker_url).flushdb()  # our own Redis db number
-    yield
-    app.conf.task_always_eager = eager
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _start_worker(env: dict[str, str], log) -> subprocess.Popen:
-    command = [sys.executable, "-m", "celery", "-A", "selfhosted", "worker"]
-    command += ["-Q", "staging,promotion,notify", "-P", "solo", "-l", "info"]
-    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    with open(log, "ab") as handle:
-        return subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def test_down_receivers_get_retries_with_backoff_and_the_release_goes_live(
-    client, settings, tmp_path, fs_buckets, not_eager, receivers
+    client, settings, tmp_path, fs_buckets, receivers
 ):
     origin = start_origin(FakeBuild(app_id=APP_ID, build_id=BUILD_ID))
     settings.WEBHOOK_HMAC_KEY, settings.TODESKTOP_APP_ID = HMAC_KEY, APP_ID
@@ -101,7 +63,7 @@ def test_down_receivers_get_retries_with_backoff_and_the_release_goes_live(
         EMAIL_URL=f"filemail:///{mails}",  # django-environ drops one slash
     )
     log = tmp_path / "worker.log"
-    worker = _start_worker(env, log)
+    worker = _start_worker(env, log, queues="staging,promotion,notify")
     try:
         body = payload(appVersion="1.2.0", releaseInfo={"latestReleaseBuildId": BUILD_ID})
         release = ReleaseRequest.objects.get(pk=post(client, body).json()["release_id"])
@@ -114,9 +76,7 @@ def test_down_receivers_get_retries_with_backoff_and_the_release_goes_live(
         _wait(lambda: _state(release) == ReleaseState.LIVE, 120, f"live ({_tail(log)})")
         _wait(lambda: not _pending(), 120, f"every delivery's outcome ({_tail(log)})")
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)  # its own session: only what we started
-            worker.wait(timeout=30)
+        _kill(worker)
         origin.stop()
 
     rows = Notification.objects.all()

@@ -56,8 +56,8 @@ def _worker_env(origin_url: str, data_dir: Path) -> dict[str, str]:
     }
 
 
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "celery", "-A", "selfhosted", "worker", "-Q", "staging"]
+def _start_worker(env: dict[str, str], log: Path, queues: str = "staging") -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "selfhosted", "worker", "-Q", queues]
     command += ["-P", "solo", "-l", "info", "--without-gossip", "--without-mingle"]
     command += ["--without-heartbeat"]
     handle = open(log, "ab")  # noqa: SIM115 - closed with the process
