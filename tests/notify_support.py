@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 
 from tests.fakes.http_catcher import Catcher, Caught, start_catcher
 
@@ -60,8 +60,17 @@ def receivers(settings):
 
 
 def group_member(name: str, email: str = "", *, group: str = GROUP) -> User:
+    """A user of `group` (the `release managers` of migration 0002: approvers)."""
+    found, created = Group.objects.get_or_create(name=group)
+    if created:  # a transactional test flushed the tables, and the migration's groups with them
+        found.permissions.set(
+            Permission.objects.filter(
+                content_type__app_label="releases",
+                codename__in=["approve_release", "view_releaserequest"],
+            )
+        )
     user = User.objects.create_user(name, email=email or f"{name}@example.com", password="pw")
-    user.groups.add(Group.objects.get(name=group))
+    user.groups.add(found)
     return user
 
 
