@@ -1,11 +1,13 @@
-"""Notifications end to end on a real Celery worker (Redis, PostgreSQL), with receivers down.
+"""Notifications and the CDN purge end to end on a real Celery worker (Redis, PostgreSQL), with
+receivers down.
 
 The web side is this test's Django (test client; tasks go to Redis, not run eagerly); a real
 `celery worker -Q staging,promotion,notify` stages the build from the fake ToDesktop origin,
-promotes it once approved in the admin, and delivers every notification: the Slack receiver is
-down for good, the webhook receiver fails twice before it answers, and e-mail goes through
-Django's file backend. The release goes live all the same, each notification is tried with
-backoff, and each delivery's final outcome is recorded.
+promotes it once approved in the admin, purges the fake Cloudflare API (which fails twice
+first) and delivers every notification: the Slack receiver is down for good, the webhook
+receiver fails twice before it answers, and e-mail goes through Django's file backend. The
+release goes live all the same, each delivery and the purge are retried with backoff, and each
+final outcome is recorded.
 """
 
 from __future__ import annotations
@@ -16,10 +18,18 @@ from email import message_from_bytes
 import pytest
 from django.contrib.auth.models import User
 
-from releases.models import DeliveryStatus, Notification, ReleaseRequest, ReleaseState
+from releases.models import CdnPurge, DeliveryStatus, Notification, ReleaseRequest, ReleaseState
+from tests.fakes.cloudflare_api import start_cloudflare
 from tests.fakes.s3_server import free_port
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
-from tests.notify_support import GROUP, SLACK_TOKEN_PATH, WEBHOOK_SECRET, group_member, verified
+from tests.notify_support import (
+    GROUP,
+    PUBLIC_BASES,
+    SLACK_TOKEN_PATH,
+    WEBHOOK_SECRET,
+    group_member,
+    verified,
+)
 from tests.promotion_support import subprocess_env
 from tests.test_promotion_end_to_end import not_eager  # noqa: F401 (a fixture)
 from tests.test_staging_worker_killed import _kill, _start_worker, _wait
@@ -34,12 +44,31 @@ pytestmark = [
 
 EVENTS = ["release.awaiting_review", "release.approved", "release.live"]
 MAX_RETRIES = 2
+MANIFESTS = [
+    "latest",
+    "latest-mac",
+    "latest-linux",
+    "td-latest",
+    "td-latest-mac",
+    "td-latest-linux",
+]
+
+
+def _purged_names() -> list[str]:
+    """What promoting the first build (v1.2.0, made the latest release) changes for the feed."""
+    names = ["desktop-builds.json", "desktop-releases.json"]
+    for stem in MANIFESTS:
+        ext = "json" if stem.startswith("td-") else "yml"
+        names += [f"{stem}.{ext}", f"{stem}-1.2.0.{ext}", f"{stem}-build-{BUILD_ID}.{ext}"]
+    return sorted(names)
 
 
 def test_down_receivers_get_retries_with_backoff_and_the_release_goes_live(
     client, settings, tmp_path, fs_buckets, receivers
 ):
     origin = start_origin(FakeBuild(app_id=APP_ID, build_id=BUILD_ID))
+    cloudflare = start_cloudflare()
+    cloudflare.fail(503, times=2)
     settings.WEBHOOK_HMAC_KEY, settings.TODESKTOP_APP_ID = HMAC_KEY, APP_ID
     ada = group_member("ada", "ada@example.com")
     User.objects.filter(pk=ada.pk).update(is_staff=True)
@@ -61,6 +90,11 @@ def test_down_receivers_get_retries_with_backoff_and_the_release_goes_live(
         NOTIFY_WEBHOOK_SECRET=WEBHOOK_SECRET,
         NOTIFY_EMAIL_GROUP=GROUP,
         EMAIL_URL=f"filemail:///{mails}",  # django-environ drops one slash
+        CDN_PURGE_BACKEND="cloudflare",
+        CDN_PUBLIC_BASE_URLS=",".join(PUBLIC_BASES),
+        CLOUDFLARE_API_BASE_URL=cloudflare.api_base,
+        CLOUDFLARE_ZONE_ID=cloudflare.zone,
+        CLOUDFLARE_API_TOKEN=cloudflare.token,
     )
     log = tmp_path / "worker.log"
     worker = _start_worker(env, log, queues="staging,promotion,notify")
@@ -75,9 +109,18 @@ def test_down_receivers_get_retries_with_backoff_and_the_release_goes_live(
         )
         _wait(lambda: _state(release) == ReleaseState.LIVE, 120, f"live ({_tail(log)})")
         _wait(lambda: not _pending(), 120, f"every delivery's outcome ({_tail(log)})")
+        _wait(lambda: len(cloudflare.purges) == 2, 60, f"the purge ({_tail(log)})")
     finally:
         _kill(worker)
         origin.stop()
+        cloudflare.stop()
+
+    assert [a["status"] for a in cloudflare.attempts] == [503, 503, 200, 200]
+    assert cloudflare.purges == [
+        [f"{base}/{name}" for name in _purged_names()] for base in PUBLIC_BASES
+    ]
+    purge = CdnPurge.objects.get()
+    assert (purge.status, purge.attempts) == (DeliveryStatus.DELIVERED, 3)
 
     rows = Notification.objects.all()
     assert Counter((row.kind, row.channel) for row in rows) == Counter(
