@@ -429,11 +429,9 @@ FEED_METADATA_TTL_SECONDS = _read("FEED_METADATA_TTL_SECONDS", env.int, 30)
 # --- Notifications and CDN purge (README: Notifications, CDN in front of the feed) ------------
 
 
-def _url(name: str) -> str:
+def _optional_url(name: str) -> str:
     value = (os.environ.get(name) or "").strip()
-    if value and not re.match(r"^https?://[^/\s]+", value):
-        _fail(f"{name}: {value!r} is not an http(s) URL")
-    return value
+    return _url(name, value) if value else ""
 
 
 def _needs(name: str, value: str, because: str) -> None:
@@ -443,11 +441,11 @@ def _needs(name: str, value: str, because: str) -> None:
 
 # Read only by the `notify` worker (releases.services.notifications); the other processes just
 # queue the audit events that need a person.
-NOTIFY_WEBHOOK_URL = _url("NOTIFY_WEBHOOK_URL")
+NOTIFY_WEBHOOK_URL = _optional_url("NOTIFY_WEBHOOK_URL")
 NOTIFY_WEBHOOK_SECRET = os.environ.get("NOTIFY_WEBHOOK_SECRET") or ""
 if NOTIFY_WEBHOOK_URL:
     _needs("NOTIFY_WEBHOOK_SECRET", NOTIFY_WEBHOOK_SECRET, "with NOTIFY_WEBHOOK_URL (signing)")
-NOTIFY_SLACK_WEBHOOK_URL = _url("NOTIFY_SLACK_WEBHOOK_URL")
+NOTIFY_SLACK_WEBHOOK_URL = _optional_url("NOTIFY_SLACK_WEBHOOK_URL")
 NOTIFY_EMAIL_GROUP = (os.environ.get("NOTIFY_EMAIL_GROUP") or "").strip()
 # EMAIL_URL as django-environ reads it: smtp://, smtp+tls://, smtp+ssl://, consolemail://…
 _email = _read("EMAIL_URL", env.email_url, "smtp://localhost:25")
@@ -466,22 +464,22 @@ EMAIL_TIMEOUT = 30
 CDN_PURGE_BACKEND = _choice("CDN_PURGE_BACKEND", "off", ("off", "cloudflare", "cloudfront", "http"))
 CDN_PUBLIC_BASE_URLS = [url.rstrip("/") for url in _list("CDN_PUBLIC_BASE_URLS")]
 for _base in CDN_PUBLIC_BASE_URLS:
-    if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", _base):
-        _fail(f"CDN_PUBLIC_BASE_URLS: {_base!r} is not an http(s) base URL (no query)")
+    if "?" in _url("CDN_PUBLIC_BASE_URLS", _base) or "#" in _base:
+        _fail(f"CDN_PUBLIC_BASE_URLS: {_base!r} is a base URL: no query or fragment")
 CLOUDFLARE_API_BASE_URL = (
-    _url("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4"
+    _optional_url("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4"
 ).rstrip("/")
 CLOUDFLARE_ZONE_ID = (os.environ.get("CLOUDFLARE_ZONE_ID") or "").strip()
 CLOUDFLARE_API_TOKEN = os.environ.get("CLOUDFLARE_API_TOKEN") or ""
 CLOUDFRONT_DISTRIBUTION_ID = (os.environ.get("CLOUDFRONT_DISTRIBUTION_ID") or "").strip()
-CLOUDFRONT_ENDPOINT_URL = _url("CLOUDFRONT_ENDPOINT_URL") or None
+CLOUDFRONT_ENDPOINT_URL = _optional_url("CLOUDFRONT_ENDPOINT_URL") or None
 CLOUDFRONT_CREDENTIALS = {
     "access_key": os.environ.get("CLOUDFRONT_AWS_ACCESS_KEY_ID")
     or os.environ.get("AWS_ACCESS_KEY_ID"),
     "secret_key": os.environ.get("CLOUDFRONT_AWS_SECRET_ACCESS_KEY")
     or os.environ.get("AWS_SECRET_ACCESS_KEY"),
 }
-CDN_PURGE_HTTP_URL = _url("CDN_PURGE_HTTP_URL")
+CDN_PURGE_HTTP_URL = _optional_url("CDN_PURGE_HTTP_URL")
 CDN_PURGE_HTTP_METHOD = (os.environ.get("CDN_PURGE_HTTP_METHOD") or "POST").strip().upper()
 CDN_PURGE_HTTP_AUTHORIZATION = os.environ.get("CDN_PURGE_HTTP_AUTHORIZATION") or ""
 if not re.match(r"^[A-Z]+$", CDN_PURGE_HTTP_METHOD):
