@@ -116,7 +116,7 @@ def test_a_fake_that_fails_twice_is_retried_and_then_succeeds(
     assert (purge.status, purge.attempts) == (DeliveryStatus.DELIVERED, 3)
     kinds = list(AuditEvent.objects.filter(kind__startswith="cdn.").values_list("kind", flat=True))
     assert kinds == ["cdn.purge_retrying", "cdn.purge_retrying", "cdn.purged"]
-    assert client.get("/healthz").json()["checks"]["cdn_purge"] == {"ok": True}
+    assert "degraded" not in client.get("/healthz").json()["checks"]["cdn_purge"]
 
 
 def test_a_purge_that_keeps_failing_gives_up_without_failing_the_promotion(
@@ -141,7 +141,12 @@ def test_a_purge_that_keeps_failing_gives_up_without_failing_the_promotion(
     answer = client.get("/healthz")
     assert answer.status_code == 200 and answer.json()["status"] == "degraded"
     check = answer.json()["checks"]["cdn_purge"]
-    assert check["degraded"] is True and f"#{purge.pk}" in check["error"]
+    assert check["ok"] is True
+    assert (
+        check["degraded"]
+        == f"the latest CDN purge (#{purge.pk}) failed; a CDN may serve old manifests"
+    )
+    assert "502" not in check["degraded"]  # /healthz answers anyone: the error is in the trail
 
 
 def _answers(client, paths: list[str]) -> dict[str, tuple[int, bytes]]:

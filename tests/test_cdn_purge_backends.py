@@ -193,7 +193,7 @@ def test_a_manager_purges_a_failed_purge_again_from_the_admin(
     again = CdnPurge.objects.exclude(pk=failed.pk).get()
     assert (again.status, again.urls, again.actor) == ("delivered", failed.urls, "grace")
     assert cf.purges == [failed.urls[HOSTS[0]]]
-    assert client.get("/healthz").json()["checks"]["cdn_purge"] == {"ok": True}
+    assert "degraded" not in client.get("/healthz").json()["checks"]["cdn_purge"]
 
 
 def test_purges_are_read_only_in_the_admin_and_reviewers_cannot_purge_again(client, fs_buckets):

@@ -14,15 +14,20 @@ contract with receivers (README: Notifications): add audit kinds here, not new e
 | rollback.opened           | rollback.awaiting_approval (admin), rollback.opened (GitHub)   |
 | staging.failed            | staging.failed, staging.queue_failed, review.failed (staged,   |
 |                           | but its review could not be opened)                            |
-| promotion.failed          | promotion.failed, promotion.desired_state_invalid, and any     |
-|                           | other promotion.*_failed / *_invalid / *_refused kind or kind  |
-|                           | naming "unreviewed" (a merge with unreviewed commits)          |
+| promotion.failed          | promotion.failed, promotion.desired_state_invalid (production  |
+|                           | keeps its last good state), promotion.name_refused,            |
+|                           | promotion.overwrite_refused, promotion.unreviewed,             |
+|                           | github.pr_merged_unreviewed (merged with unreviewed commits),   |
+|                           | and any later promotion.*_failed / *_invalid / *_refused kind  |
+|                           | or kind naming "unreviewed"                                    |
 | audit.chain_broken        | audit.chain_broken (the periodic chain check)                  |
 | login.locked_out          | auth.locked_out (login throttling)                             |
 | rollout.halted            | rollout.halted                                                 |
 
 A single approval out of several (`review.approved`) and GitHub's own review events notify
-nobody: GitHub tells a PR's reviewers itself, and the release still waits.
+nobody: GitHub tells a PR's reviewers itself, and the release still waits. Nor do the good news
+of a check (promotion.desired_state_restored, github.pr_merge_covered) or a withdrawal a
+release manager made on purpose (release.withdrawn).
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ NOTIFIED_KINDS: dict[str, str] = {
     "review.failed": "staging.failed",
     "promotion.failed": "promotion.failed",
     "promotion.desired_state_invalid": "promotion.failed",
+    "promotion.name_refused": "promotion.failed",
+    "promotion.overwrite_refused": "promotion.failed",
+    "promotion.unreviewed": "promotion.failed",
+    "github.pr_merged_unreviewed": "promotion.failed",
     "audit.chain_broken": "audit.chain_broken",
     "auth.locked_out": "login.locked_out",
     "rollout.halted": "rollout.halted",

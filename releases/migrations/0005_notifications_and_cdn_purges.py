@@ -25,7 +25,7 @@ def grant_view(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0003_api_token'),
+        ('releases', '0004_review_coverage_and_withdrawal'),
     ]
 
     operations = [
