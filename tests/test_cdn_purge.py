@@ -20,7 +20,7 @@ from releases.models import (
     ReleaseState,
 )
 from releases.services.approvals import release_decide
-from releases.services.promotion import promotion_run
+from releases.services.promotion import PromotionFailed, promotion_run
 from releases.services.rollback import rollback_open
 from tests.fakes.cloudflare_api import start_cloudflare
 from tests.notify_support import PROMOTED_NAMES, PUBLIC_BASES
@@ -212,3 +212,17 @@ def test_every_feed_answer_a_change_to_production_moves_is_purged_and_nothing_el
         assert changed, "the step changed nothing the feed serves"
         assert changed <= purged
         assert purged - changed <= control
+
+
+def test_a_promotion_that_refuses_one_build_still_purges_what_it_published(
+    cloudflare, django_capture_on_commit_callbacks
+):
+    release_build("cdn1", "1.0.0")
+    refused = Build.objects.create(build_id="gone1", app_id="app1", version="9.9.9")
+    approve(refused)  # approved, but nothing of it was ever staged
+
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(PromotionFailed):
+            promotion_run(reason="test promotion", actor="ada")
+
+    assert cloudflare.purges == [urls(host, PROMOTED) for host in HOSTS]
