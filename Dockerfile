@@ -16,7 +16,9 @@ ENV PATH=/venv/bin:$PATH \
     STATIC_ROOT=/app/staticfiles \
     PORT=8000 \
     BIND_ADDRESS=0.0.0.0 \
-    WEB_CONCURRENCY=2
+    WEB_CONCURRENCY=2 \
+    SECURE_COOKIES=true \
+    SECURE_HSTS_SECONDS=31536000
 RUN groupadd --system app && useradd --system --gid app --home-dir /app --no-create-home app \
     && mkdir -p /data && chown app:app /data
 COPY --from=build /venv /venv

@@ -7,6 +7,7 @@ Token-authenticated (`Authorization: Token <key>`), paginated, filterable; the s
 from __future__ import annotations
 
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import permissions, routers, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
@@ -206,6 +207,10 @@ class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(release).data)
 
 
+@extend_schema(
+    request=None,
+    responses={202: inline_serializer("ReconcileQueued", {"queued": serializers.IntegerField()})},
+)
 @api_view(["POST"])
 @permission_classes([_needs("releases.reconcile_production")])
 def reconcile(request):

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import environ
 
+from selfhosted.redaction import text_redact
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -24,14 +26,10 @@ class ConfigError(Exception):
     """A configuration value that cannot be used; the message starts with the variable."""
 
 
-# `scheme://user:password@` in a URL (also a mistyped `scheme:/`): the password is replaced.
-_URL_PASSWORD = re.compile(r"(?P<before>[A-Za-z][A-Za-z0-9+.-]*:/*[^/@\s:'\"]*:)[^\s'\"]*@")
-
-
 def _fail(message: str) -> None:
     # One clear line, no traceback: an operator reads this in a container log. Values are
     # quoted to say what is wrong, but a password in a URL never reaches the log (SPEC §2).
-    message = _URL_PASSWORD.sub(r"\g<before>***@", message)
+    message = text_redact(message)
     sys.stderr.write(f"configuration error: {message}\n")
     raise SystemExit(2)
 
@@ -353,6 +351,23 @@ TODESKTOP_DOWNLOAD_BASE_URL = (
     os.environ.get("TODESKTOP_DOWNLOAD_BASE_URL") or "https://download.todesktop.com"
 ).rstrip("/")
 _url("TODESKTOP_DOWNLOAD_BASE_URL", TODESKTOP_DOWNLOAD_BASE_URL)
+# Where a download may be redirected besides the base URL's own origin (README, "Downloads
+# from ToDesktop"): host names (https on port 443, public addresses only; `*.example.com` for
+# subdomains), or full origins (`http://10.0.0.5:9000`) trusted like the base URL.
+TODESKTOP_REDIRECT_HOSTS = _list("TODESKTOP_REDIRECT_HOSTS")
+
+
+def _redirect_entry_check(entry: str) -> None:
+    if "://" in entry:
+        parts = urlsplit(_url("TODESKTOP_REDIRECT_HOSTS", entry))
+        if parts.path.strip("/") or parts.query or parts.username:
+            _fail(f"TODESKTOP_REDIRECT_HOSTS: {entry!r} must be an origin (no path or user)")
+    elif not re.fullmatch(r"(\*\.)?[A-Za-z0-9.-]+", entry) or entry.strip(".*") == "":
+        _fail(f"TODESKTOP_REDIRECT_HOSTS: {entry!r} is not a host name")
+
+
+for _entry in TODESKTOP_REDIRECT_HOSTS:
+    _redirect_entry_check(_entry)
 WEBHOOK_MAX_BODY_BYTES = _read("WEBHOOK_MAX_BODY_BYTES", env.int, 1024 * 1024)
 STAGING_CONCURRENCY = _read("STAGING_CONCURRENCY", env.int, 4)
 HTTP_TIMEOUT_SECONDS = _read("HTTP_TIMEOUT_SECONDS", env.float, 30.0)
@@ -374,6 +389,18 @@ if STAGING_RETENTION_DAYS < 0 or STAGING_KEEP_LIVE_BUILDS < 0:
     _fail("STAGING_RETENTION_DAYS and STAGING_KEEP_LIVE_BUILDS: must be 0 or more")
 if STAGING_PRUNE_INTERVAL_SECONDS < 60:
     _fail("STAGING_PRUNE_INTERVAL_SECONDS: must be 60 or more")
+# Size caps, enforced while streaming (README, "Limits"). A blockmap of a 4 GiB artifact is
+# about 20 MB of JSON before gzip (one ~35-byte entry per block of at least 8 KiB).
+MAX_ARTIFACT_BYTES = _read("MAX_ARTIFACT_BYTES", env.int, 4 * 1024**3)
+MAX_BLOCKMAP_BYTES = _read("MAX_BLOCKMAP_BYTES", env.int, 64 * 1024**2)
+MAX_MANIFEST_BYTES = _read("MAX_MANIFEST_BYTES", env.int, 1024**2)
+# Free space a filesystem bucket write must leave on its disk (which also holds the database).
+MIN_FREE_DISK_BYTES = _read("MIN_FREE_DISK_BYTES", env.int, 1024**3)
+for _name in ("MAX_ARTIFACT_BYTES", "MAX_BLOCKMAP_BYTES", "MAX_MANIFEST_BYTES"):
+    if globals()[_name] < 1:
+        _fail(f"{_name}: must be 1 or more")
+if MIN_FREE_DISK_BYTES < 0:
+    _fail("MIN_FREE_DISK_BYTES: must be 0 or more")
 # Django refuses request bodies above this before our view runs; keep it above the webhook limit
 # so the webhook answers its own 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES * 2, 2_621_440)
@@ -505,6 +532,24 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Behind TLS (the container sets both): cookies only over HTTPS, and HSTS. Off by default so
+# that `make run` on http://localhost keeps its admin login.
+SECURE_COOKIES = _bool("SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_COOKIES
+SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
+if SECURE_HSTS_SECONDS < 0:
+    _fail("SECURE_HSTS_SECONDS: must be 0 or more")
+SILENCED_SYSTEM_CHECKS = [
+    # HTTP → HTTPS redirects belong to the TLS proxy in front (Django cannot tell http from
+    # https there unless TRUST_X_FORWARDED_PROTO), and HSTS keeps browsers on https after that.
+    "security.W008",
+    # HSTS for every subdomain and the browsers' preload list bind the operator's whole domain
+    # for months: they are the operator's decision (SECURE_HSTS_INCLUDE_SUBDOMAINS/_PRELOAD).
+    "security.W005",
+    "security.W021",
+]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -538,7 +583,13 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            # Masks credentials in URLs, whichever library logged them (README, "Security").
+            "()": "selfhosted.redaction.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -56,3 +59,30 @@ def test_the_gunicorn_settings_are_valid_and_follow_the_environment(monkeypatch)
     assert config.workers == 3
     assert config.threads == 4
     assert config.reuse_port is True
+
+
+def container_environment() -> dict[str, str]:
+    """The `ENV` of the Dockerfile's runtime stage (the last `ENV` instruction)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    line = [row for row in text.splitlines() if row.startswith("ENV ")][-1]
+    return dict(pair.split("=", 1) for pair in line.removeprefix("ENV ").split())
+
+
+def test_the_container_settings_pass_django_deploy_checks(tmp_path):
+    env = {
+        **container_environment(),
+        "PATH": os.environ["PATH"],
+        "DATA_DIR": str(tmp_path),  # the container's /data, with its generated secret key
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+    assert env["SECURE_COOKIES"] == "true" and int(env["SECURE_HSTS_SECONDS"]) >= 15_552_000

@@ -176,3 +176,21 @@ def test_settings_create_no_directory_that_nothing_stores_in(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_secure_cookies_and_hsts_follow_the_environment(tmp_path):
+    code = (
+        "import django; django.setup();"
+        "from django.test import Client;"
+        "r = Client(HTTP_HOST='localhost').get('/admin/login/', secure=True);"
+        "print(r.cookies['csrftoken']['secure'] or '-', r.headers.get('Strict-Transport-Security'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update({"DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "selfhosted.settings"})
+    run = [sys.executable, "-c", code]
+    plain = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True)
+    env.update({"SECURE_COOKIES": "true", "SECURE_HSTS_SECONDS": "31536000"})
+    secure = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True)
+
+    assert plain.stdout.split() == ["-", "None"], plain.stderr
+    assert secure.stdout.split() == ["True", "max-age=31536000"], secure.stderr
