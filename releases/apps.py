@@ -1,8 +1,20 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _buckets_prepare(sender, **kwargs) -> None:
+    from releases.buckets import buckets_prepare
+
+    buckets_prepare()
 
 
 class ReleasesConfig(AppConfig):
     name = "releases"
     verbose_name = "Releases"
+
+    def ready(self) -> None:
+        # `migrate` sets up storage with the schema: a fresh filesystem install gets its bucket
+        # directories there, so /healthz (which never creates anything) is green from the start.
+        post_migrate.connect(_buckets_prepare, sender=self)

@@ -37,6 +37,8 @@ S3_SINGLE_COPY_LIMIT = 5 * 1024**3
 
 # Filesystem writes go to a temp file beside the target, renamed into place when complete.
 TEMP_PREFIX = ".tmp-"
+# A filesystem write re-checks the free space every this many bytes (a statvfs call).
+DISK_CHECK_EVERY = 16 * 1024 * 1024
 
 MAX_KEY_BYTES = 1024
 MAX_NAME_BYTES = 255
@@ -81,6 +83,11 @@ class ObjectNotFound(BucketError, KeyError):
 
 class InvalidKey(BucketError, ValueError):
     """A key that could escape the bucket or is not a file name."""
+
+
+class DiskFull(BucketError):
+    """A write would leave the bucket's disk under MIN_FREE_DISK_BYTES (transient: retried
+    once space is freed; the disk also holds the database in the embedded setup)."""
 
 
 @dataclass(frozen=True)
@@ -132,9 +139,17 @@ class Bucket:
     name: str
 
     def write(
-        self, key: str, chunks: Iterable[bytes], *, content_type: str | None = None
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str | None = None,
+        expected_size: int | None = None,
     ) -> ObjectInfo:
-        """Stream `chunks` into `key`; readers see the old object or the whole new one."""
+        """Stream `chunks` into `key`; readers see the old object or the whole new one.
+
+        `expected_size` (when known) lets a filesystem bucket refuse a write that would leave
+        its disk under MIN_FREE_DISK_BYTES before writing anything (`DiskFull`)."""
         raise NotImplementedError
 
     def read(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
@@ -204,13 +219,13 @@ class FilesystemBucket(Bucket):
         target.parent.mkdir(parents=True, exist_ok=True)
         return target.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
 
-    def write(self, key, chunks, *, content_type=None):
+    def write(self, key, chunks, *, content_type=None, expected_size=None):
         target = self.path(key)
+        self._space_check(key, target.parent, expected_size or 0)
         temp = self._temp_path(target)
         try:
             with open(temp, "wb") as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
+                self._copy(key, chunks, handle, expected_size or 0)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, target)
@@ -218,6 +233,27 @@ class FilesystemBucket(Bucket):
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
         return self._info(key, target.stat())
+
+    def _copy(self, key: str, chunks: Iterable[bytes], handle: BinaryIO, expected: int) -> None:
+        written = checked = 0
+        for chunk in chunks:
+            handle.write(chunk)
+            written += len(chunk)
+            if written - checked >= DISK_CHECK_EVERY:
+                # A file bigger than announced, or other writers, can still fill the disk.
+                checked = written
+                self._space_check(key, Path(handle.name).parent, max(expected - written, 0))
+
+    def _space_check(self, key: str, directory: Path, needed: int) -> None:
+        reserve = settings.MIN_FREE_DISK_BYTES
+        existing = next((p for p in (directory, *directory.parents) if p.exists()), directory)
+        free = shutil.disk_usage(existing).free
+        if free - needed < reserve:
+            raise DiskFull(
+                f"{key}: not enough free disk space for the {self.name} bucket: {_size(free)} "
+                f"free, the file needs {_size(needed)} more and MIN_FREE_DISK_BYTES keeps "
+                f"{_size(reserve)} free"
+            )
 
     def open(self, key: str) -> BinaryIO:
         """A real file object (lets the feed use sendfile)."""
@@ -282,6 +318,7 @@ class FilesystemBucket(Bucket):
                 # link is a safe zero-copy "server-side copy" on one file system.
                 os.link(src, temp)
             except OSError:
+                self._space_check(dest_key, target.parent, src.stat().st_size)
                 shutil.copy2(src, temp)
             os.replace(temp, target)
         finally:
@@ -317,10 +354,10 @@ class FilesystemBucket(Bucket):
             self.path(leftover.key).unlink()
 
     def check(self):
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BucketError(f"{self.root}: {exc.strerror}") from exc
+        # Look, never create: a bucket directory that vanished (an unmounted volume) must show
+        # as a failure, not be silently replaced by an empty one.
+        if not self.root.is_dir():
+            raise BucketError(f"{self.root}: the bucket directory is missing")
         if not os.access(self.root, os.R_OK | os.X_OK):
             raise BucketError(f"{self.root}: not readable")
 
@@ -363,7 +400,7 @@ class S3Bucket(Bucket):
     def _info(self, key: str, size: int, etag: str, modified: datetime, ctype=None) -> ObjectInfo:
         return ObjectInfo(key, int(size), etag.strip('"'), modified, ctype)
 
-    def write(self, key, chunks, *, content_type=None):
+    def write(self, key, chunks, *, content_type=None, expected_size=None):
         check_key(key)
         content_type = content_type or content_type_for(key)
         reader = _ChunkReader(chunks)
@@ -532,6 +569,14 @@ def _bucket(bucket_name: str, role: str) -> Bucket:
     return S3Bucket(bucket_name, _s3_storage(bucket_name, role))
 
 
+def buckets_prepare() -> None:
+    """Create the filesystem buckets' directories (`make run` and `migrate` call this; on S3
+    the buckets are created by the operator, never by us)."""
+    if settings.STORAGE_BACKEND == "filesystem":
+        for name in (settings.STAGING_BUCKET, settings.PRODUCTION_BUCKET):
+            (settings.BUCKETS_DIR / name).mkdir(parents=True, exist_ok=True)
+
+
 def staging(*, role: str = "staging_writer") -> Bucket:
     """The staging bucket, with the credentials of `role` (staging_writer or promoter)."""
     return _bucket(settings.STAGING_BUCKET, role)
@@ -545,6 +590,10 @@ def production(*, role: str = "production_reader") -> Bucket:
 def reset() -> None:
     """Forget cached bucket clients (tests change settings between cases)."""
     _bucket.cache_clear()
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024**3:.2f} GiB" if count >= 1024**3 else f"{count / 1024**2:.1f} MiB"
 
 
 def hashes_of(chunks: Iterable[bytes]) -> dict[str, str | int]:

@@ -8,6 +8,12 @@ Transient failures (5xx, 408, 429, connection errors, timeouts) are retried with
 backoff and jitter by tenacity; a body that drops half-way is resumed with a `Range` request
 from the last byte received. After the retries, `OriginUnavailable` is raised: the caller
 turns it into a task retry.
+
+Redirects are followed by hand, hop by hop, only where `releases.egress` allows (the base
+URL's origin, `TODESKTOP_REDIRECT_HOSTS`), at most `MAX_REDIRECTS` times; a refused redirect
+is a permanent `RedirectRefused` naming the target. Every body is capped while it streams
+(`limit`), and a declared `Content-Length` over the cap is refused before the body is read.
+URLs in messages and logs go through `url_redact`: the base URL may carry credentials.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
 from tenacity import (
     Retrying,
     retry_if_exception_type,
@@ -27,14 +34,18 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from releases import egress
+from selfhosted.redaction import url_redact
+
 logger = logging.getLogger(__name__)
 
 # Small enough that a dropped body loses little (urllib3 discards a partly read chunk), large
 # enough that per-chunk overhead stays negligible at hundreds of MB/s.
 CHUNK_SIZE = 256 * 1024
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # td JSON and yml files are a few KiB
 MAX_NAME_LENGTH = 240  # BuildFile.name holds 255; leave room for ".blockmap"
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5  # a CDN needs one or two; requests' default of 30 only helps loops
 # A body cut short: urllib3 enforces Content-Length and requests reports it as one of these.
 READ_ERRORS = (
     requests.ConnectionError,
@@ -49,6 +60,14 @@ class OriginError(Exception):
 
 class OriginUnavailable(OriginError):
     """ToDesktop kept failing after our retries (transient: retry the task later)."""
+
+
+class RedirectRefused(OriginError):
+    """A redirect to somewhere `releases.egress` does not allow (never retried)."""
+
+
+class TooLarge(OriginError):
+    """A body over its cap, declared or streamed (never retried)."""
 
 
 class NotFound(OriginError):
@@ -102,7 +121,15 @@ def _session() -> requests.Session:
     if session is None:
         session = _local.session = requests.Session()
         session.headers["User-Agent"] = "selfhosted-desktop-releases/staging"
+        adapter: HTTPAdapter = egress.CheckedAdapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
     return session
+
+
+def shown(url: str) -> str:
+    """`url` fit for a message, a log line or the audit trail (no credentials)."""
+    return url_redact(url)
 
 
 def _retrying() -> Retrying:
@@ -118,24 +145,52 @@ def _retrying() -> Retrying:
     )
 
 
-def _get(url: str, *, offset: int = 0) -> requests.Response:
-    """One streamed GET; raises _Retryable, NotFound or OriginError."""
+def _get(url: str, *, offset: int = 0, limit: int | None = None) -> requests.Response:
+    """One streamed GET, following allowed redirects; raises _Retryable, NotFound, OriginError."""
     headers = {"Accept-Encoding": "identity"}  # hash the bytes ToDesktop stores, not a gzip
     if offset:
         headers["Range"] = f"bytes={offset}-"
+    target = url
+    for _ in range(MAX_REDIRECTS + 1):
+        response = _request(url, target, headers)
+        if response.status_code not in REDIRECT_STATUSES:
+            return _answer(url, response, limit=limit)
+        location = response.headers.get("Location")
+        response.close()
+        try:
+            target = egress.redirect_target(current=target, location=location)
+        except egress.Refused as exc:
+            raise RedirectRefused(f"{shown(url)}: {exc}") from None
+    raise RedirectRefused(f"{shown(url)}: more than {MAX_REDIRECTS} redirects")
+
+
+def _request(url: str, target: str, headers: dict[str, str]) -> requests.Response:
     timeout = settings.HTTP_TIMEOUT_SECONDS
+    session = _session()
     try:
-        response = _session().get(url, headers=headers, stream=True, timeout=timeout)
+        return session.get(
+            target, headers=headers, stream=True, timeout=timeout, allow_redirects=False
+        )
+    except egress.Refused as exc:
+        raise RedirectRefused(f"{shown(url)}: redirect to {shown(target)} refused: {exc}")
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise _Retryable(f"{url}: {exc.__class__.__name__}: {exc}") from exc
-    if response.status_code in (200, 206):
+        raise _Retryable(f"{shown(target)}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _answer(url: str, response: requests.Response, *, limit: int | None) -> requests.Response:
+    status = response.status_code
+    if status in (200, 206):
+        length = response.headers.get("Content-Length", "")
+        if limit is not None and length.isdigit() and int(length) > limit:
+            response.close()
+            raise TooLarge(f"{shown(url)}: declares {length} bytes, over the cap of {limit}")
         return response
     response.close()
-    if response.status_code == 404:
-        raise NotFound(f"{url}: 404 not found")
-    if response.status_code in TRANSIENT_STATUSES:
-        raise _Retryable(f"{url}: HTTP {response.status_code}")
-    raise OriginError(f"{url}: unexpected HTTP {response.status_code}")
+    if status == 404:
+        raise NotFound(f"{shown(url)}: 404 not found")
+    if status in TRANSIENT_STATUSES:
+        raise _Retryable(f"{shown(url)}: HTTP {status}")
+    raise OriginError(f"{shown(url)}: unexpected HTTP {status}")
 
 
 def _with_retries(action, url: str):
@@ -148,20 +203,24 @@ def _with_retries(action, url: str):
 
 
 def fetch_small(*, app_id: str, name: str) -> bytes | None:
-    """A whole small file (a manifest), or None on 404; other failures retried then raised."""
+    """A whole small file (a manifest, at most MAX_MANIFEST_BYTES), or None on 404; other
+    failures retried then raised."""
     url = file_url(app_id=app_id, name=name)
+    limit = settings.MAX_MANIFEST_BYTES
 
     def attempt() -> bytes:
-        response = _get(url)
+        response = _get(url, limit=limit)
         with response:
             body = bytearray()
             try:
                 for chunk in response.iter_content(64 * 1024):
                     body += chunk
-                    if len(body) > MAX_MANIFEST_BYTES:
-                        raise OriginError(f"{url}: larger than {MAX_MANIFEST_BYTES} bytes")
+                    if len(body) > limit:
+                        raise TooLarge(
+                            f"{shown(url)}: larger than MAX_MANIFEST_BYTES ({limit} bytes)"
+                        )
             except READ_ERRORS as exc:
-                raise _Retryable(f"{url}: body interrupted ({exc.__class__.__name__})") from exc
+                raise _Retryable(f"{shown(url)}: body interrupted ({exc.__class__.__name__})")
             return bytes(body)
 
     try:
@@ -176,12 +235,13 @@ class Download:
     Opened eagerly, so a 404 or a dead origin is known before anything is written.
     """
 
-    def __init__(self, *, app_id: str, name: str) -> None:
+    def __init__(self, *, app_id: str, name: str, limit: int | None = None) -> None:
         self.name = name
         self.url = file_url(app_id=app_id, name=name)
+        self.limit = limit  # a declared Content-Length over this is refused (TooLarge)
         self.offset = 0
         self.drops = 0
-        self.response = _with_retries(lambda: _get(self.url), self.url)
+        self.response = _with_retries(lambda: _get(self.url, limit=limit), self.url)
         length = self.response.headers.get("Content-Length")
         self.size = int(length) if length and length.isdigit() else None
 
@@ -207,10 +267,12 @@ class Download:
         self.response.close()
         self.drops += 1
         if self.drops > settings.HTTP_MAX_RETRIES:
-            raise OriginUnavailable(f"{self.url}: body kept dropping ({exc})")
-        logger.warning("%s: %s; resuming at byte %s", self.url, exc, self.offset)
+            raise OriginUnavailable(f"{shown(self.url)}: body kept dropping ({exc})")
+        logger.warning("%s: %s; resuming at byte %s", shown(self.url), exc, self.offset)
         time.sleep(min(settings.HTTP_RETRY_BACKOFF_SECONDS * 2 ** (self.drops - 1), 30.0))
-        response = _with_retries(lambda: _get(self.url, offset=self.offset), self.url)
+        response = _with_retries(
+            lambda: _get(self.url, offset=self.offset, limit=self.limit), self.url
+        )
         if response.status_code == 200 and not self.offset:
             self.response = response
             return
@@ -223,7 +285,7 @@ class Download:
         start = response.headers.get("Content-Range", "").removeprefix("bytes ").split("-")[0]
         if start != str(self.offset):
             response.close()
-            raise OriginError(f"{self.url}: resumed at the wrong offset ({start!r})")
+            raise OriginError(f"{shown(self.url)}: resumed at the wrong offset ({start!r})")
         self.response = response
 
     def _skip(self, count: int) -> None:
@@ -232,5 +294,5 @@ class Download:
         while skipped < count:
             data = raw.read(min(CHUNK_SIZE, count - skipped))
             if not data:
-                raise _Retryable(f"{self.url}: body ended while skipping to {count}")
+                raise _Retryable(f"{shown(self.url)}: body ended while skipping to {count}")
             skipped += len(data)

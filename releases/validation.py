@@ -18,6 +18,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Webhook bodies nest a few levels (GitHub's about ten). A limit far below Python's recursion
+# limit means nothing later (validation, json.dumps into the database) can hit a RecursionError.
+MAX_JSON_DEPTH = 64
 RULE_KINDS = ("build", "buildByIp", "buildByPlatform", "appByIp")
 MAX_ERRORS = 10
 
@@ -138,6 +141,37 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class JsonTooDeep(ValueError):
+    """A JSON document nested deeper than allowed."""
+
+
+def json_load_bounded(text: bytes | str, *, max_depth: int = MAX_JSON_DEPTH, **options) -> Any:
+    """`json.loads`, refusing (JsonTooDeep) a document nested deeper than `max_depth`.
+
+    A document nested past Python's recursion limit makes the parser itself raise
+    RecursionError; that is turned into JsonTooDeep as well."""
+    try:
+        data = json.loads(text, **options)
+    except RecursionError:
+        raise JsonTooDeep("nested too deeply") from None
+    if json_depth(data) > max_depth:
+        raise JsonTooDeep(f"nested too deeply: more than {max_depth} levels")
+    return data
+
+
+def json_depth(data: Any) -> int:
+    """How deeply objects and arrays nest in `data` (iterative: no recursion of our own)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return deepest
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # RFC 8259 leaves duplicate names undefined: parsers disagree on which one wins, so a body
     # that means two things (say, two buildIds) is refused rather than guessed at.
@@ -176,12 +210,12 @@ def _has_surrogate(text: str) -> bool:
 def payload_parse(*, body: bytes) -> dict[str, Any]:
     """The body as a validated JSON object, or PayloadError with a one-line message."""
     try:
-        data = json.loads(
+        data = json_load_bounded(
             body.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
         )
     except UnicodeDecodeError:
         raise PayloadError("body is not UTF-8 text")
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         raise PayloadError(f"body is not JSON ({_short(exc)})")
     if not isinstance(data, dict):
         raise PayloadError(f"body must be a JSON object, not {_json_type(data)}")
@@ -238,8 +272,6 @@ def _json_type(value: Any) -> str:
 
 
 def _short(exc: Exception) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
     return str(exc).split("\n", 1)[0][:120]
 
 

@@ -19,10 +19,11 @@ def s3_server():
 
 @pytest.fixture
 def fs_buckets(tmp_path, settings):
-    """Filesystem buckets under a fresh directory."""
+    """Filesystem buckets under a fresh directory, prepared as `migrate` prepares them."""
     settings.STORAGE_BACKEND = "filesystem"
     settings.BUCKETS_DIR = tmp_path / "buckets"
     buckets.reset()
+    buckets.buckets_prepare()
     yield
     buckets.reset()
 

@@ -3,12 +3,14 @@
 `FakeBuild` describes a build for Windows (nsis, nsis-web and its `.7z` packages), mac (dmg,
 zip, the universal "Mac Installer") and Linux (AppImage, deb, rpm), with td JSON manifests and
 electron-builder yml twins carrying correct sha256/sha512/size. Contents are generated from the
-file name, block by block, so any size streams without being held in memory.
+file name, block by block, so any size streams without being held in memory. Blockmaps are
+real ones: gzip-compressed JSON in electron-builder's shape, listing the artifact's blocks.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import random
@@ -47,16 +49,56 @@ class FakeFile:
     def hashes(self) -> dict:
         cached = getattr(self, "_hashes", None)
         if cached is None:
-            sha256, sha512 = hashlib.sha256(), hashlib.sha512()
-            for chunk in self.chunks():
+            sha256, sha512, blocks = hashlib.sha256(), hashlib.sha512(), []
+            for chunk in self.chunks():  # one chunk per BLOCK: the blockmap's blocks
                 sha256.update(chunk)
                 sha512.update(chunk)
+                blocks.append((base64.b64encode(hashlib.md5(chunk).digest()).decode(), len(chunk)))
             cached = self._hashes = {
                 "sha256": sha256.hexdigest(),
                 "sha512_hex": sha512.hexdigest(),
                 "sha512": base64.b64encode(sha512.digest()).decode(),
+                "blocks": blocks,
             }
         return cached
+
+
+@dataclass
+class FakeBlockmap:
+    """`<artifact>.blockmap` as electron-builder writes it (fixed-size blocks here; the real
+    one cuts content-defined blocks, which only changes which blocks a client re-fetches)."""
+
+    name: str
+    artifact: FakeFile
+
+    @property
+    def body(self) -> bytes:
+        cached = getattr(self, "_body", None)
+        if cached is None:
+            blocks = self.artifact.hashes["blocks"]
+            document = {
+                "version": "2",
+                "files": [
+                    {
+                        "name": "file",
+                        "offset": 0,
+                        "checksums": [checksum for checksum, _ in blocks],
+                        "sizes": [size for _, size in blocks],
+                    }
+                ],
+            }
+            cached = self._body = gzip.compress(json.dumps(document).encode(), mtime=0)
+        return cached
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
+
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        yield self.body[start:end]
+
+    def content(self) -> bytes:
+        return self.body
 
 
 @dataclass
@@ -73,14 +115,14 @@ class FakeBuild:
 
     def __post_init__(self) -> None:
         self.layout = self._layout()
-        self.files: dict[str, FakeFile] = {}
+        self.files: dict[str, FakeFile | FakeBlockmap] = {}
         for kinds in self.layout.values():
             for arches in kinds.values():
                 for name in arches.values():
                     self.files[name] = FakeFile(name, self.sizes.get(name, self.size))
         for name in self.blockmapped:
             blockmap = f"{name}.blockmap"
-            self.files[blockmap] = FakeFile(blockmap, self.sizes.get(blockmap, 300))
+            self.files[blockmap] = FakeBlockmap(blockmap, self.files[name])
 
     def _layout(self) -> dict[str, dict[str, dict[str, str]]]:
         p, v, b = self.product, self.version, self.build_id

@@ -7,7 +7,9 @@ others, and generated contents of any size (streamed, never held in memory).
 `FakeOrigin` serves it (and any further builds of the same app, e.g. for a burst of webhooks)
 at `<url>/<appId>/<name>` (GET and HEAD, `Range: bytes=N-[M]`) with
 fault switches — `fail` (n × 500), `drop` (connection closed half-way through a body), `slow`,
-`corrupt` (one byte flipped) — and a request log tests can inspect.
+`corrupt` (one byte flipped) — and hostile ones: `redirect` (a 30x to any URL) and `stream`
+(any body, of any length, with a chosen Content-Length or none at all: chunked). Its request
+log records, per request, the bytes of body actually sent.
 
 It lives here, outside tests/, because `manage.py demo` serves it to show the whole flow without
 a ToDesktop account; the tests import it through `tests.fakes.todesktop_origin`.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
@@ -43,6 +45,8 @@ class LoggedRequest:
     name: str
     range: str | None
     status: int
+    sent: int = 0  # bytes of body sent (a client that stops reading stops this short)
+    path: str = ""
 
 
 class FakeOrigin:
@@ -60,6 +64,8 @@ class FakeOrigin:
         self._drop: dict[str, list] = {}
         self._slow: dict[str, float] = {}
         self._corrupt: dict[str, int] = {}
+        self._redirects: dict[str, tuple[int, str]] = {}
+        self._streams: dict[str, tuple[Callable[[], Iterator[bytes]], int | None]] = {}
         origin = self
 
         class Handler(_Handler):
@@ -88,6 +94,17 @@ class FakeOrigin:
     def corrupt(self, name: str, *, offset: int | None = None) -> None:
         """Serve `name` with one byte flipped (the manifests keep the true hashes)."""
         self._corrupt[name] = self.files[name].size // 2 if offset is None else offset
+
+    def redirect(self, name: str, location: str, *, status: int = 302) -> None:
+        """Answer `name` with `status` and `Location: location` (any URL, any host)."""
+        self._redirects[name] = (status, location)
+
+    def stream(
+        self, name: str, body: Callable[[], Iterator[bytes]], *, length: int | None = None
+    ) -> None:
+        """Serve `body()` for `name`, declaring `length` as Content-Length (which may lie), or
+        none at all (chunked): a body of unknown size, up to endless."""
+        self._streams[name] = (body, length)
 
     def serve(self, name: str, body: bytes) -> None:
         """Serve `body` for `name` instead of the generated content (e.g. a hostile manifest)."""
@@ -129,10 +146,15 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         name = unquote(path[len(prefix) :]) if path.startswith(prefix) else ""
         status = self._status(name)
+        entry = LoggedRequest(self.command, name, self.headers.get("Range"), status, path=path)
         with origin.lock:
-            origin.log.append(LoggedRequest(self.command, name, self.headers.get("Range"), status))
+            origin.log.append(entry)
+        if name in origin._redirects and status == 200:
+            return self._redirect(entry, *origin._redirects[name])
         if status != 200:
             return self._empty(status)
+        if name in origin._streams:
+            return self._stream(entry, *origin._streams[name], head=head)
         body, size = self._source(name)
         start, end = self._range(size)
         self.send_response(206 if (start, end) != (0, size) else 200)
@@ -147,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
                 origin.in_flight += 1
                 origin.max_in_flight = max(origin.max_in_flight, origin.in_flight)
             try:
-                self._body(name, body, start, end)
+                self._body(entry, name, body, start, end)
             finally:
                 with origin.lock:
                     origin.in_flight -= 1
@@ -155,7 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _status(self, name: str) -> int:
         origin = self.origin
         if not name or (
-            name not in origin.overrides
+            name not in origin._redirects
+            and name not in origin._streams
+            and name not in origin.overrides
             and name not in origin.documents
             and name not in origin.files
         ):
@@ -188,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         yield from self.origin.files[name].chunks(start, end)
 
-    def _body(self, name: str, body: bytes | None, start: int, end: int) -> None:
+    def _body(self, entry: LoggedRequest, name: str, body, start: int, end: int) -> None:
         origin = self.origin
         drop = origin._take(origin._drop, name)
         limit = None
@@ -217,6 +241,37 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             sent += len(chunk)
             position += len(chunk)
+            entry.sent = sent
+
+    def _redirect(self, entry: LoggedRequest, status: int, location: str) -> None:
+        entry.status = status
+        self.send_response(status)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _stream(self, entry: LoggedRequest, body, length: int | None, *, head: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if head:
+            return
+        try:
+            for chunk in body():
+                frame = (
+                    f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if length is None else chunk
+                )
+                self.wfile.write(frame)
+                entry.sent += len(chunk)
+            if length is None:
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading: what a size cap does
+        self.close_connection = True
 
     def _empty(self, status: int) -> None:
         body = f"{status}\n".encode()

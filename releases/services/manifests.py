@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ import yaml
 
 from releases import todesktop
 from releases.buckets import TEMP_PREFIX
+from releases.validation import json_load_bounded
 
 # Platform → the part of the manifest names that follows `latest-`.
 PLATFORMS = {"windows": "", "mac": "mac-", "linux": "linux-"}
@@ -25,6 +25,9 @@ PLATFORMS = {"windows": "", "mac": "mac-", "linux": "linux-"}
 # these names would replace the reviewed release state with whatever a manifest pointed at.
 RESERVED_NAMES = frozenset({"desktop-builds.json", "desktop-releases.json"})
 MAX_VERSION_LENGTH = 100  # Build.version
+# td JSON and electron-builder yml nest four levels; a deeper manifest is refused before it can
+# exhaust Python's recursion limit (a RecursionError would crash staging mid-build).
+MAX_MANIFEST_DEPTH = 32
 
 
 class ManifestError(ValueError):
@@ -123,9 +126,9 @@ def build_plan(
 
 def td_manifest_read(plan: BuildPlan, *, name: str, body: bytes) -> None:
     try:
-        data = json.loads(body)
+        data = json_load_bounded(body, max_depth=MAX_MANIFEST_DEPTH)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{name}: not JSON ({exc})")
+        raise ManifestError(f"{name}: not JSON ({str(exc)[:200]})")
     if not isinstance(data, dict) or not isinstance(data.get("artifacts", {}), dict):
         raise ManifestError(f"{name}: not a td manifest (expected an object with artifacts)")
     version = _version(name, data.get("version"))
@@ -162,9 +165,12 @@ def _version(source: str, value: Any) -> str:
 
 def yml_manifest_read(plan: BuildPlan, *, name: str, body: bytes) -> None:
     try:
+        _yaml_depth_check(body)
         data = yaml.safe_load(body)
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{name}: not YAML ({exc})")
+        raise ManifestError(f"{name}: not YAML ({str(exc)[:300]})")
+    except _TooDeep:
+        raise ManifestError(f"{name}: not YAML (nested more than {MAX_MANIFEST_DEPTH} levels)")
     if not isinstance(data, dict):
         raise ManifestError(f"{name}: not an electron-builder manifest (expected a mapping)")
     files = data.get("files") or []
@@ -180,6 +186,23 @@ def yml_manifest_read(plan: BuildPlan, *, name: str, body: bytes) -> None:
     for entry in (data.get("packages") or {}).values():
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):
             _add(plan, name, entry["path"], sha512=entry.get("sha512"), size=entry.get("size"))
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _yaml_depth_check(body: bytes) -> None:
+    """Walk the parser's events (a loop, unlike the composer's recursion) and raise _TooDeep
+    past MAX_MANIFEST_DEPTH, before `safe_load` builds anything."""
+    depth = 0
+    for event in yaml.parse(body, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_MANIFEST_DEPTH:
+                raise _TooDeep()
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _add(plan: BuildPlan, source: str, url: str, **expected: Any) -> None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from releases import buckets, todesktop
 from releases.models import Build, BuildFile, BuildStatus, Verification
 from releases.services.audit import audit_record
+from releases.services.blockmaps import BlockmapInvalid, blockmap_checked
 from releases.services.manifests import BuildPlan, Expectation, expectation_check
 
 
@@ -80,18 +81,17 @@ class _Hasher:
         chunks: Iterable[bytes],
         stop: threading.Event | None = None,
         *,
-        name: str = "",
         limit: int | None = None,
+        too_large: str = "",
     ) -> Iterator[bytes]:
         for chunk in chunks:
             if stop is not None and stop.is_set():
                 raise _Cancelled()
             self.size += len(chunk)
             if limit is not None and self.size > limit:
-                # Stop an oversized (or endless) body now rather than store it and fail later.
-                raise StagingFailed(
-                    f"{name}: size expected {limit}, actual more (download stopped)"
-                )
+                # Stop an oversized (or endless) body now: raising here, before the chunk is
+                # handed on, makes the bucket drop the partial object (temp file, multipart).
+                raise StagingFailed(too_large)
             for digest in self.digests.values():
                 digest.update(chunk)
             yield chunk
@@ -103,6 +103,7 @@ class _Hasher:
 
 def files_stage(*, build: Build, plan: BuildPlan, observer: StagingObserver | None = None) -> None:
     """Stage the manifests (already in memory), then every artifact and blockmap."""
+    files_caps_check(plan=plan)
     bucket = buckets.staging()
     previous = {
         row.name: {"size": row.size, "sha256": row.sha256, "sha512": row.sha512, "md5": row.md5}
@@ -119,6 +120,18 @@ def files_stage(*, build: Build, plan: BuildPlan, observer: StagingObserver | No
         for name in plan.blockmaps
     ]
     _run_pool(build, bucket, jobs, observer)
+
+
+def files_caps_check(*, plan: BuildPlan) -> None:
+    """A size a manifest declares over the cap fails the build before anything is fetched."""
+    for name, planned in plan.files.items():
+        cap_name, cap = file_cap(name)
+        for expectation in planned.expectations:
+            if expectation.field == "size" and int(expectation.value) > cap:
+                raise StagingFailed(
+                    f"{name}: {expectation.source} declares {expectation.value} bytes, over "
+                    f"{cap_name} ({cap} bytes); not downloaded"
+                )
 
 
 def _run_pool(
@@ -168,12 +181,13 @@ def _skipped(job: _Job, url: str) -> Staged:
 
 
 def _manifest_stage(bucket: buckets.Bucket, job: _Job, body: bytes) -> Staged:
-    url = todesktop.file_url(app_id=job.app_id, name=job.name)
+    url = todesktop.shown(todesktop.file_url(app_id=job.app_id, name=job.name))
     if job.previous and job.previous["sha256"] == hashlib.sha256(body).hexdigest():
         if _still_staged(bucket, job):
             return _skipped(job, url)
     hasher = _Hasher()
-    bucket.write(job.key, hasher.wrap([body]), content_type=buckets.content_type_for(job.name))
+    content_type = buckets.content_type_for(job.name)
+    bucket.write(job.key, hasher.wrap([body]), content_type=content_type, expected_size=len(body))
     return hasher.staged(job.name, url)
 
 
@@ -184,18 +198,23 @@ def _file_stage(
     observer: StagingObserver | None = None,
 ) -> Staged | None:
     """Runs in a pool thread: download → hash → bucket, streamed (never a whole file in memory)."""
-    url = todesktop.file_url(app_id=job.app_id, name=job.name)
+    url = todesktop.shown(todesktop.file_url(app_id=job.app_id, name=job.name))
     if _still_staged(bucket, job):
         return _skipped(job, url)
+    cap_name, cap = file_cap(job.name)
+    declared = _size_limit(job)
     try:
-        download = todesktop.Download(app_id=job.app_id, name=job.name)
+        download = todesktop.Download(app_id=job.app_id, name=job.name, limit=cap)
         hasher = _Hasher()
-        chunks = hasher.wrap(download.chunks(), stop, name=job.name, limit=_size_limit(job))
+        chunks = hasher.wrap(download.chunks(), stop, **_limit(job.name, declared, cap_name, cap))
+        if job.optional:
+            chunks = blockmap_checked(chunks, limit=settings.MAX_BLOCKMAP_BYTES)
         if observer is not None:
             observer.file_started(job.name, download.size)
             chunks = _observed(chunks, job.name, observer)
         content_type = buckets.content_type_for(job.name)
-        info = bucket.write(job.key, chunks, content_type=content_type)
+        expected = declared or download.size
+        info = bucket.write(job.key, chunks, content_type=content_type, expected_size=expected)
     except todesktop.NotFound:
         if job.optional:
             return None
@@ -204,9 +223,30 @@ def _file_stage(
         raise
     except todesktop.OriginError as exc:
         raise StagingFailed(f"{job.name}: {exc}")
+    except BlockmapInvalid as exc:
+        raise StagingFailed(f"{job.name}: not an electron-builder blockmap: {exc}")
     if info.size != hasher.size:
         raise buckets.BucketError(f"{job.key}: wrote {hasher.size} bytes, bucket has {info.size}")
     return hasher.staged(job.name, url)
+
+
+def file_cap(name: str) -> tuple[str, int]:
+    """The setting that caps a file of this name, and its value (README, "Limits")."""
+    if name.endswith(".blockmap"):
+        return "MAX_BLOCKMAP_BYTES", settings.MAX_BLOCKMAP_BYTES
+    return "MAX_ARTIFACT_BYTES", settings.MAX_ARTIFACT_BYTES
+
+
+def _limit(name: str, declared: int | None, cap_name: str, cap: int) -> dict:
+    if declared is not None and declared <= cap:
+        return {
+            "limit": declared,
+            "too_large": f"{name}: size expected {declared}, actual more (download stopped)",
+        }
+    return {
+        "limit": cap,
+        "too_large": f"{name}: larger than {cap_name} ({cap} bytes); download stopped",
+    }
 
 
 def _observed(chunks: Iterable[bytes], name: str, observer: StagingObserver) -> Iterator[bytes]:
