@@ -593,7 +593,10 @@ def reset() -> None:
 
 
 def _size(count: int) -> str:
-    return f"{count / 1024**3:.2f} GiB" if count >= 1024**3 else f"{count / 1024**2:.1f} MiB"
+    for unit, scale, digits in (("GiB", 1024**3, 2), ("MiB", 1024**2, 1), ("KiB", 1024, 1)):
+        if count >= scale:
+            return f"{count / scale:.{digits}f} {unit}"
+    return f"{count} bytes"
 
 
 def hashes_of(chunks: Iterable[bytes]) -> dict[str, str | int]:
