@@ -356,3 +356,46 @@ def test_an_event_we_do_not_mirror_is_stored_and_ignored(client):
 
     assert answer.status_code == 200 and answer.json()["handled"] is False
     assert WebhookDelivery.objects.filter(event="issues").exists()
+
+
+def test_only_allow_listed_headers_are_stored_with_a_delivery(client):
+    body = json.dumps(fixture("ping.json")).encode()
+    extra = {
+        "HTTP_CF_ACCESS_JWT_ASSERTION": "eyJhbGciOi.jwt.secret",
+        "HTTP_X_AUTH": "x-auth-secret",
+        "HTTP_X_CREDENTIAL": "credential-secret",
+        "HTTP_X_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----",
+        "HTTP_COOKIE": "sessionid=cookie-secret",
+    }
+    client.post(
+        "/github-webhook",
+        body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="ping",
+        HTTP_X_GITHUB_DELIVERY="d-headers",
+        HTTP_X_HUB_SIGNATURE_256=sign(body),
+        HTTP_USER_AGENT="GitHub-Hookshot/abc123",
+        **extra,
+    )
+
+    stored = WebhookDelivery.objects.get().headers
+    assert set(stored) == {
+        "X-GitHub-Event",
+        "X-GitHub-Delivery",
+        "X-Hub-Signature-256",
+        "User-Agent",
+    }
+    assert stored["X-GitHub-Delivery"] == "d-headers"
+    assert "secret" not in json.dumps(stored) and "PRIVATE" not in json.dumps(stored)
+
+
+@pytest.mark.parametrize("depth", [64, 300, 950])
+def test_a_signed_body_nested_too_deep_is_a_400(client, release, depth):
+    body = b'{"action": "opened", "x": ' + b"[" * depth + b"]" * depth + b"}"
+    client.raise_request_exception = False
+
+    answer = deliver(client, "pull_request", body)
+
+    assert answer.status_code == 400 and "nested too deeply" in answer.json()["error"]
+    assert not WebhookDelivery.objects.exists()
+    assert state_of(release) == ReleaseState.IN_REVIEW

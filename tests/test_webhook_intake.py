@@ -22,6 +22,7 @@ from tests.webhook_support import (
     APP_ID,
     BASE_URL,
     BUILD_ID,
+    NO_ROWS,
     SIGNATURE,
     URL,
     encode,
@@ -244,3 +245,47 @@ def test_a_broker_outage_marks_the_release_failed_instead_of_answering_500(
     assert release.build.status == BuildStatus.FAILED
     assert release.failure_reason.startswith("could not queue staging")
     assert AuditEvent.objects.filter(kind="staging.queue_failed", release=release).exists()
+
+
+def test_only_allow_listed_headers_are_stored_with_a_delivery(deliver):
+    raw = encode(payload())
+    secrets = {
+        "Cf-Access-Jwt-Assertion": "eyJhbGciOi.jwt.secret",
+        "X-Auth": "x-auth-secret",
+        "X-Credential": "credential-secret",
+        "X-Private-Key": "-----BEGIN PRIVATE KEY-----",
+        "X-Amz-Security-Token": "token-secret",
+    }
+    deliver(raw, **secrets)
+
+    stored = WebhookDelivery.objects.get().headers
+    assert set(stored) <= {"Content-Type", "Content-Length", "User-Agent", SIGNATURE}
+    assert stored[SIGNATURE] == sign(raw)
+    assert "secret" not in json.dumps(stored) and "PRIVATE" not in json.dumps(stored)
+
+
+@pytest.mark.parametrize("depth", [64, 300, 950])
+def test_a_signed_body_nested_too_deep_is_a_400_that_stores_nothing(
+    client, webhook_settings, depth
+):
+    client.raise_request_exception = False
+    body = encode(payload())[:-1] + b', "x": ' + b"[" * depth + b"]" * depth + b"}"
+
+    response = post(client, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("body is not JSON (nested too deeply")
+    assert row_counts() == NO_ROWS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_answer_says_failed_when_queueing_failed(client, webhook_settings, broker_down):
+    # transaction=True: the queueing runs on commit, before the answer, as in production.
+    response = post(client, payload())
+
+    release = ReleaseRequest.objects.get()
+    assert release.state == ReleaseState.FAILED
+    assert response.status_code == 202  # stored: a retry by ToDesktop would be a duplicate
+    assert response.json()["state"] == "failed"
+    assert response.json()["failure_reason"] == release.failure_reason
+    assert release.failure_reason.startswith("could not queue staging")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -39,13 +38,14 @@ from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState, We
 from releases.services.audit import audit_record
 from releases.signatures import todesktop_signature_valid
 from releases.validation import PayloadError, payload_parse
+from releases.webhook_http import BodyRefused, body_read, headers_kept
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-ToDesktop-HMAC-SHA256"
-# Header names worth keeping with a delivery, minus anything that could carry a credential.
-# The signature stays: it proves, with the key, that ToDesktop sent this very body.
-_SECRET_HEADER = re.compile(r"cookie|authorization|secret|token|password|api-?key", re.I)
+# The headers kept with a delivery (an allowlist: anything else may carry a credential). The
+# signature stays: it proves, with the key, that ToDesktop sent this very body.
+KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", SIGNATURE_HEADER)
 
 
 class WebhookRejected(Exception):
@@ -90,19 +90,20 @@ def release_receive(
         raise _rejected(400, exc.message, client, exc.errors)
     if payload["appId"] != settings.TODESKTOP_APP_ID:
         raise _rejected(403, f"appId {payload['appId']!r} is not this app", client)
-    return _store(body=body, payload=payload, headers=headers)
+    intake = _store(body=body, payload=payload, headers=headers)
+    if intake.created:
+        # Queueing ran when the transaction committed and may have failed the release (a
+        # broker outage): the answer says what the database says, never a stale "pending".
+        intake.release.refresh_from_db(fields=["state", "failure_reason"])
+    return intake
 
 
 def _read_bounded(*, stream: BinaryIO, content_length: int | None, client: str) -> bytes:
     """Read at most the limit (+1 byte to notice more): a declared or actual excess is 413."""
-    limit = settings.WEBHOOK_MAX_BODY_BYTES
-    too_large = f"body larger than {limit} bytes"
-    if content_length is not None and content_length > limit:
-        raise _rejected(413, too_large, client)
-    body = stream.read(limit + 1)
-    if len(body) > limit:
-        raise _rejected(413, too_large, client)
-    return body
+    try:
+        return body_read(stream, length=content_length, limit=settings.WEBHOOK_MAX_BODY_BYTES)
+    except BodyRefused as exc:
+        raise _rejected(exc.status, exc.message, client)
 
 
 def _check_signature(*, body: bytes, signature: str | None, client: str) -> None:
@@ -157,7 +158,7 @@ def _create(*, key: str, body: bytes, payload: dict, headers: Mapping[str, str])
         source=WebhookDelivery.Source.TODESKTOP,
         delivery_key=key,
         event="release",
-        headers=_safe_headers(headers),
+        headers=headers_kept(headers, KEPT_HEADERS),
         body=body,
     )
     build, created = Build.objects.get_or_create(
@@ -186,14 +187,6 @@ def _received_message(*, build: Build, created: bool) -> str:
     if created:
         return what
     return f"{what} (a re-release: the build is known, its staged files are reused)"
-
-
-def _safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {
-        name: value
-        for name, value in headers.items()
-        if not _SECRET_HEADER.search(name) and "\x00" not in value
-    }
 
 
 def _enqueue_staging(release_id: int) -> None:

@@ -9,6 +9,7 @@ from the default branch through the API, never from a webhook body.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from releases.models import (
     WebhookDelivery,
 )
 from releases.services.audit import audit_record
+from releases.webhook_http import headers_kept
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +67,10 @@ class Outcome:
 
 
 def github_delivery_receive(
-    *, event: str, delivery_id: str, body: bytes, payload: dict, headers: dict[str, str]
+    *, event: str, delivery_id: str, body: bytes, payload: dict, headers: Mapping[str, str]
 ) -> Outcome:
     """Store the delivery once and apply it; a delivery id seen before changes nothing."""
-    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    kept = headers_kept(headers, KEPT_HEADERS)
     if _body_seen(kept.get("X-Hub-Signature-256", "")):
         # X-GitHub-Delivery is not covered by the signature: the same signed body under a fresh
         # id is a replay (of a body anyone with admin read access could copy), not a new event.

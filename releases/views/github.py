@@ -6,7 +6,6 @@ unsigned request cannot make us parse (or store) anything.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
@@ -17,6 +16,8 @@ from django.views.decorators.http import require_POST
 from releases.github_payloads import GitHubPayloadError, github_payload_check
 from releases.services.mirror import github_delivery_receive
 from releases.signatures import github_signature_valid
+from releases.validation import JsonTooDeep, json_load_bounded
+from releases.webhook_http import BodyRefused, body_discard, body_read, body_source
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +29,20 @@ def _error(message: str, status: int) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def github_webhook(request: HttpRequest) -> JsonResponse:
+    stream, length = request, None
+    try:
+        stream, length = body_source(request)
+        return _receive(request, stream, length)
+    except BodyRefused as exc:
+        body_discard(stream, length=length)  # so the client reads this answer, not a reset
+        return _error(exc.message, exc.status)
+
+
+def _receive(request: HttpRequest, stream, length: int | None) -> JsonResponse:
     secret = settings.GITHUB_WEBHOOK_SECRET
     if not secret:
-        return _error("GITHUB_WEBHOOK_SECRET is not set; no GitHub delivery is accepted", 503)
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return _error("invalid content-length", 400)
-    if length > settings.WEBHOOK_MAX_BODY_BYTES:
-        return _error(f"body over {settings.WEBHOOK_MAX_BODY_BYTES} bytes", 413)
-    body = request.body
+        raise BodyRefused(503, "GITHUB_WEBHOOK_SECRET is not set; no GitHub delivery is accepted")
+    body = body_read(stream, length=length, limit=settings.WEBHOOK_MAX_BODY_BYTES)
     signature = request.headers.get("X-Hub-Signature-256")
     if not github_signature_valid(secret=secret, body=body, header=signature):
         logger.warning("github webhook with a missing or wrong signature rejected")
@@ -48,7 +53,9 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
     if not event or not delivery_id or len(delivery_id) > 128:
         return _error("missing X-GitHub-Event or X-GitHub-Delivery header", 400)
     try:
-        payload = json.loads(body)
+        payload = json_load_bounded(body)
+    except JsonTooDeep as exc:
+        return _error(f"body is not JSON ({exc})", 400)
     except (ValueError, UnicodeDecodeError):
         return _error("body is not JSON (set the webhook's content type to application/json)", 400)
     if not isinstance(payload, dict):
@@ -63,7 +70,7 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
         delivery_id=delivery_id,
         body=body,
         payload=payload,
-        headers=dict(request.headers),
+        headers=request.headers,
     )
     # 2xx for every verified delivery: GitHub shows anything else as a failed delivery.
     return JsonResponse(outcome.as_json(), status=200)

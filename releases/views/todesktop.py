@@ -6,24 +6,29 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from releases.models import ReleaseState
 from releases.services.intake import SIGNATURE_HEADER, WebhookRejected, release_receive
+from releases.webhook_http import BodyRefused, body_discard, body_source
 
 
 @csrf_exempt
 @require_POST
 def release_webhook(request: HttpRequest) -> JsonResponse:
+    stream, length = request, None
     try:
+        stream, length = body_source(request)
         intake = release_receive(
             # The raw stream, not request.body: the intake reads at most the size limit.
-            stream=request,
-            content_length=_content_length(request),
+            stream=stream,
+            content_length=length,
             signature=request.headers.get(SIGNATURE_HEADER),
-            headers=dict(request.headers),
+            headers=request.headers,
             client=request.META.get("REMOTE_ADDR", ""),
         )
-    except WebhookRejected as exc:
+    except (WebhookRejected, BodyRefused) as exc:
+        body_discard(stream, length=length)  # so the client reads this answer, not a reset
         answer = {"error": exc.message}
-        if exc.errors:
+        if getattr(exc, "errors", None):
             answer["errors"] = exc.errors
         return JsonResponse(answer, status=exc.status)
     release = intake.release
@@ -34,12 +39,7 @@ def release_webhook(request: HttpRequest) -> JsonResponse:
         "admin_url": intake.admin_url,
         "duplicate": not intake.created,
     }
+    if release.state == ReleaseState.FAILED:
+        answer["failure_reason"] = release.failure_reason
     # 202: accepted, staging happens later. 200: this body was delivered before.
     return JsonResponse(answer, status=202 if intake.created else 200)
-
-
-def _content_length(request: HttpRequest) -> int | None:
-    try:
-        return int(request.META["CONTENT_LENGTH"])
-    except (KeyError, ValueError, TypeError):
-        return None
