@@ -1,7 +1,18 @@
-"""`/healthz`: is everything this process depends on reachable?"""
+"""`/healthz`: is everything this process depends on working?
+
+Each check does what the real work does, and never repairs anything: the broker check
+publishes a message to a `healthz` queue and purges it (a read-only or missing SQLite broker
+file fails here exactly as an enqueue would, and the file is never created), the bucket checks
+look without creating (a vanished bucket directory is a failure, not a new empty bucket).
+
+Anyone may ask (load balancers, container health checks): the anonymous answer says only
+which component is ok. Why one failed — error texts name hosts, paths and buckets — is shown
+to staff users and to `Authorization: Bearer <METRICS_TOKEN>`, with URL credentials masked.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -9,11 +20,15 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
+
+from selfhosted.metrics import metrics_token_given
+from selfhosted.redaction import text_redact
 
 CHECK_TIMEOUT_SECONDS = 5.0
 ON_REQUEST_THREAD = ("database", "desired_state", "cdn_purge", "notifications")
+HEALTH_QUEUE = "healthz"
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
 
 
@@ -23,11 +38,35 @@ def _database() -> None:
 
 
 def _broker() -> None:
+    from kombu import Exchange, Queue
+
     from selfhosted.celery import app
 
     # The URL from settings (not the app's cached conf) so the check follows the live configuration.
-    with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+    url = settings.CELERY_BROKER_URL
+    _broker_file_check(url)
+    queue = Queue(HEALTH_QUEUE, Exchange(HEALTH_QUEUE, type="direct"), routing_key=HEALTH_QUEUE)
+    with app.connection_for_write(url) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
+        conn.Producer(serializer="json").publish(
+            {"healthz": time.time()},
+            exchange=queue.exchange,
+            routing_key=HEALTH_QUEUE,
+            declare=[queue],
+            retry=False,
+        )
+        queue(conn.default_channel).purge()
+
+
+def _broker_file_check(url: str) -> None:
+    """The embedded broker is a SQLite file: connecting would create a missing one (empty, so
+    the worker would never see what the web process queues there)."""
+    scheme, _, rest = url.partition(":///")
+    if scheme not in ("sqla+sqlite", "sqlite"):
+        return
+    path = rest.split("?", 1)[0]
+    if not os.path.isfile(path):
+        raise RuntimeError(f"the broker database file {path} is missing")
 
 
 def _bucket(getter: Callable) -> Callable[[], None]:
@@ -67,11 +106,26 @@ def _run(check: Callable[[], str | None]) -> dict:
     try:
         notice = check()
     except Exception as exc:  # a health check reports every failure, it never raises
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        return {"ok": False, "error": text_redact(f"{type(exc).__name__}: {exc}")[:300]}
     result = {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
     if notice:
-        result["degraded"] = notice[:300]
+        result["degraded"] = text_redact(notice)[:300]
     return result
+
+
+def _details_allowed(request: HttpRequest) -> bool:
+    if metrics_token_given(request, required=True):
+        return True
+    try:
+        user = request.user  # a session lookup: the database may be the thing that is down
+        return bool(user.is_active and user.is_staff)
+    except Exception:
+        return False
+
+
+def _anonymous(result: dict) -> dict:
+    """What anyone may see of a check: whether it works (and whether it is degraded)."""
+    return {"ok": result["ok"], **({"degraded": True} if result.get("degraded") else {})}
 
 
 @require_safe
@@ -94,6 +148,8 @@ def healthz(request):
     healthy = all(result["ok"] for result in results.values())
     degraded = any(result.get("degraded") for result in results.values())
     status = "unavailable" if not healthy else "degraded" if degraded else "ok"
+    if not _details_allowed(request):
+        results = {name: _anonymous(result) for name, result in results.items()}
     body = {"status": status, "checks": results}
     response = JsonResponse(body, status=200 if healthy else 503)
     response["Cache-Control"] = "no-store"

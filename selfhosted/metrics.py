@@ -53,13 +53,18 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
+def metrics_token_given(request, *, required: bool = False) -> bool:
+    """Whether the request carries `Authorization: Bearer <METRICS_TOKEN>`. With no token
+    configured: True (metrics are open then), or False when `required`."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return not required
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode("utf-8", "replace"), f"Bearer {token}".encode())
+
+
 @require_safe
 def metrics(request):
-    token = settings.METRICS_TOKEN
-    if token:
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return HttpResponse(
-                "metrics need a bearer token\n", status=401, content_type="text/plain"
-            )
+    if not metrics_token_given(request):
+        return HttpResponse("metrics need a bearer token\n", status=401, content_type="text/plain")
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -1,13 +1,20 @@
-"""/healthz reports the database, the broker and both buckets."""
+"""/healthz reports the database, the broker and both buckets: for real (a publish, a look at
+the bucket), without repairing anything, and without configuration details for anonymous
+callers."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import redis
+
+from releases import buckets
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +39,9 @@ def test_it_answers_503_naming_an_unreachable_broker(client, fs_buckets, setting
 
 
 def test_it_answers_503_when_a_bucket_does_not_exist_on_s3(client, s3_buckets, settings):
+    settings.METRICS_TOKEN = "health-details"
     s3_buckets.client().delete_bucket(Bucket=settings.PRODUCTION_BUCKET)
-    answer = client.get("/healthz")
+    answer = client.get("/healthz", headers={"Authorization": "Bearer health-details"})
     assert answer.status_code == 503
     checks = answer.json()["checks"]
     assert checks["staging_bucket"]["ok"] is True
@@ -63,3 +71,106 @@ def test_it_answers_503_when_the_database_is_down(tmp_path):
 
 def test_other_methods_are_refused(client):
     assert client.post("/healthz").status_code == 405
+
+
+def test_a_healthy_broker_check_publishes_and_leaves_nothing_queued(client, fs_buckets, settings):
+    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+    answer = client.get("/healthz")
+
+    assert answer.json()["checks"]["broker"]["ok"] is True
+    assert queue.llen("healthz") == 0
+
+
+def test_a_missing_sqlite_broker_file_fails_and_is_not_created(
+    client, fs_buckets, settings, tmp_path
+):
+    broker = tmp_path / "broker.sqlite3"
+    settings.CELERY_BROKER_URL = f"sqla+sqlite:///{broker}"
+
+    answer = client.get("/healthz")
+
+    assert answer.status_code == 503 and answer.json()["checks"]["broker"]["ok"] is False
+    assert not broker.exists()
+
+
+@pytest.fixture
+def read_only_broker(tmp_path, settings):
+    """An embedded broker file that cannot be written (chattr +i as root, who ignores modes)."""
+    broker = tmp_path / "ro" / "broker.sqlite3"
+    broker.parent.mkdir()
+    url = f"sqla+sqlite:///{broker}"
+    code = f"from kombu import Connection; Connection({url!r}).SimpleQueue('setup').put(1)"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    immutable = os.geteuid() == 0 and shutil.which("chattr")
+    if immutable:
+        subprocess.run(["chattr", "+i", str(broker)], check=True)
+    else:
+        broker.chmod(0o444)
+        broker.parent.chmod(0o555)
+    settings.CELERY_BROKER_URL = url
+    yield broker
+    if immutable:
+        subprocess.run(["chattr", "-i", str(broker)], check=True)
+    else:
+        broker.parent.chmod(0o755)
+        broker.chmod(0o644)
+
+
+def test_a_read_only_sqlite_broker_file_fails(client, fs_buckets, read_only_broker):
+    answer = client.get("/healthz")
+
+    assert answer.status_code == 503 and answer.json()["checks"]["broker"]["ok"] is False
+
+
+def test_a_vanished_bucket_directory_fails_and_is_not_recreated(client, fs_buckets, settings):
+    production = settings.BUCKETS_DIR / settings.PRODUCTION_BUCKET
+    shutil.rmtree(production)
+
+    answer = client.get("/healthz")
+
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["production_bucket"]["ok"] is False
+    assert not production.exists()
+
+
+@pytest.fixture
+def unreachable_s3_with_credentials(s3_buckets, settings):
+    settings.AWS_S3_ENDPOINT_URL = "http://minio-user:s3cr3t-pw@127.0.0.1:9/"
+    buckets.reset()
+
+
+def test_the_anonymous_answer_carries_no_configuration(client, unreachable_s3_with_credentials):
+    settings_words = ["s3cr3t", "minio-user", "127.0.0.1:9", "desktop-app-distributables"]
+
+    answer = client.get("/healthz")
+
+    assert answer.status_code == 503
+    checks = answer.json()["checks"]
+    assert checks["production_bucket"] == {"ok": False}
+    assert all(set(check) == {"ok"} for check in checks.values())
+    assert not [word for word in settings_words if word in answer.content.decode()]
+
+
+def test_details_need_the_metrics_token_and_hide_url_credentials(
+    client, unreachable_s3_with_credentials, settings
+):
+    settings.METRICS_TOKEN = "health-details"
+
+    wrong = client.get("/healthz", headers={"Authorization": "Bearer guess"})
+    right = client.get("/healthz", headers={"Authorization": "Bearer health-details"})
+
+    assert "error" not in json.dumps(wrong.json())
+    error = right.json()["checks"]["production_bucket"]["error"]
+    assert "127.0.0.1:9" in error or "no answer" in error
+    assert "s3cr3t" not in right.content.decode()
+
+
+def test_details_are_shown_to_staff(client, fs_buckets, settings, django_user_model):
+    shutil.rmtree(settings.BUCKETS_DIR / settings.PRODUCTION_BUCKET)
+    staff = django_user_model.objects.create_user("ops", password="x", is_staff=True)
+    client.force_login(staff)
+
+    answer = client.get("/healthz")
+
+    assert "bucket directory is missing" in answer.json()["checks"]["production_bucket"]["error"]

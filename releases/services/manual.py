@@ -89,7 +89,7 @@ def _say(observer: ManualObserver | None, message: str) -> None:
 
 
 def _where(app_id: str) -> str:
-    return f"{settings.TODESKTOP_DOWNLOAD_BASE_URL.rstrip('/')}/{app_id}/"
+    return todesktop.shown(f"{settings.TODESKTOP_DOWNLOAD_BASE_URL.rstrip('/')}/{app_id}/")
 
 
 def _payload(*, app_id: str, build_id: str, version: str, info: dict | None) -> dict[str, Any]:

@@ -139,9 +139,10 @@ def _stage(
     open_review: bool = True,
     observer: StagingObserver | None = None,
 ) -> None:
+    source = todesktop.shown(settings.TODESKTOP_DOWNLOAD_BASE_URL)  # never its credentials
     audit_record(
         kind="staging.started",
-        message=f"staging {build.build_id} from {settings.TODESKTOP_DOWNLOAD_BASE_URL}",
+        message=f"staging {build.build_id} from {source}",
         release=release,
     )
     try:
