@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,3 +156,120 @@ def test_a_second_start_keeps_the_admin_and_does_not_print_a_password(tmp_path):
         assert "exists" in again.output()
     finally:
         assert again.stop() == 0
+
+
+def children_of_runall(data_dir: Path, program: bytes) -> list[int]:
+    """The processes runall started for this instance that run `program` (not their own
+    children: gunicorn's and Celery's workers)."""
+    pids = []
+    for pid in processes_using(data_dir):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent_command = Path(f"/proc/{parent}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if program in command and b"runall" in parent_command:
+            pids.append(pid)
+    return pids
+
+
+def worker_pids(data_dir: Path) -> list[int]:
+    return children_of_runall(data_dir, b"celery")
+
+
+def wait_for(predicate, seconds: float, what: str, instance: Instance):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"{what} within {seconds}s:\n{instance.output()[-4000:]}")
+
+
+def answered(instance: Instance) -> bool:
+    """The web answers (any status: 503 while the broker is down is an answer)."""
+    try:
+        requests.get(f"{instance.base}/healthz", timeout=10)
+        return True
+    except requests.RequestException:
+        return False
+
+
+@pytest.mark.timeout(180)
+def test_a_worker_that_exits_is_restarted_and_the_web_keeps_serving(tmp_path):
+    instance = Instance(tmp_path / "restart")
+    try:
+        instance.wait_healthy()
+        [first] = wait_for(lambda: worker_pids(instance.data_dir), 30, "a worker", instance)
+        [web] = children_of_runall(instance.data_dir, b"gunicorn")
+
+        for _ in range(2):  # twice: the second restart waits longer (backoff)
+            worker = wait_for(lambda: worker_pids(instance.data_dir), 60, "a worker", instance)[0]
+            os.killpg(os.getpgid(worker), signal.SIGKILL)
+            assert answered(instance)
+            wait_for(
+                lambda w=worker: [p for p in worker_pids(instance.data_dir) if p != w],
+                60,
+                "a new worker",
+                instance,
+            )
+
+        assert instance.process.poll() is None  # runall itself kept running
+        assert answered(instance)
+        assert children_of_runall(instance.data_dir, b"gunicorn") == [web]  # never restarted
+        out = instance.output()
+        assert "worker exited with status -9; restarting it in 1s" in out
+        assert "worker exited with status -9; restarting it in 2s" in out
+    finally:
+        assert instance.stop() == 0
+
+
+def broker_ok(instance: Instance) -> bool:
+    try:
+        answer = requests.get(
+            f"{instance.base}/healthz", headers={"Authorization": "Bearer t"}, timeout=10
+        )
+    except requests.RequestException:
+        return False
+    return answer.json()["checks"]["broker"]["ok"]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("chattr"),
+    reason="only root (chattr +i) can make a file unwritable to descriptors already open",
+)
+def test_a_broker_file_unwritable_for_24_seconds_never_stops_the_web(tmp_path):
+    """The outage of the issue: beat and the worker fail to write the embedded broker, the
+    worker gives up (RestartFreqExceeded, then it exits) — and gunicorn answers throughout
+    while runall starts the worker again."""
+    instance = Instance(tmp_path / "outage", RECONCILE_INTERVAL_SECONDS="1", METRICS_TOKEN="t")
+    broker = instance.data_dir / "broker.sqlite3"
+    try:
+        # Not wait_healthy: a reconcile every second makes feed_metadata fail on an empty install.
+        wait_for(lambda: broker_ok(instance), 60, "the broker check ok", instance)
+        wait_for(lambda: worker_pids(instance.data_dir), 60, "a worker", instance)
+        unanswered = 0
+        subprocess.run(["chattr", "+i", str(broker)], check=True)
+        try:
+            for _ in range(24):
+                unanswered += not answered(instance)
+                time.sleep(1)
+        finally:
+            subprocess.run(["chattr", "-i", str(broker)], check=True)
+        for _ in range(90):  # the worker exits some 20 s after the file is writable again
+            unanswered += not answered(instance)
+            if "worker restarted" in instance.output():
+                break
+            time.sleep(1)
+
+        output = instance.output()
+        assert "worker exited with status 1; restarting it in 1s" in output, output[-4000:]
+        assert "worker restarted" in output
+        assert unanswered == 0 and instance.process.poll() is None, output[-4000:]
+        wait_for(lambda: worker_pids(instance.data_dir), 90, "a worker running again", instance)
+        wait_for(lambda: broker_ok(instance), 60, "the broker check ok again", instance)
+    finally:
+        assert instance.stop() == 0

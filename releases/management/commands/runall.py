@@ -1,4 +1,10 @@
-"""`make run`: web (gunicorn) and a worker (Celery, with beat) in the foreground, together."""
+"""`make run`: web (gunicorn) and a worker (Celery, with beat) in the foreground, together.
+
+The web process is what users and apps reach, so nothing the worker does may take it down: a
+worker that exits (the embedded broker unwritable for a while makes Celery give up) is started
+again after a backoff that doubles up to a minute, while gunicorn keeps serving. Only the web
+process exiting, Ctrl-C or SIGTERM stop everything.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,43 @@ from django.db import OperationalError
 
 STOP_TIMEOUT_SECONDS = 20
 GUNICORN_CONFIG = settings.BASE_DIR / "selfhosted" / "gunicorn.conf.py"
+RESTART_BACKOFF_FIRST_SECONDS = 1.0
+RESTART_BACKOFF_MAX_SECONDS = 60.0
+# A worker that ran this long before exiting starts the backoff over (it was not crash-looping).
+RESTART_STABLE_SECONDS = 60.0
+
+
+class _Restarted:
+    """A child process started again, after a growing pause, whenever it exits."""
+
+    def __init__(self, name: str, command: list[str]) -> None:
+        self.name = name
+        self.command = command
+        self.backoff = RESTART_BACKOFF_FIRST_SECONDS
+        self.restart_at: float | None = None
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        self.started = time.monotonic()
+        return subprocess.Popen(self.command, start_new_session=True)
+
+    def watch(self, say) -> None:
+        """Called every tick: notice an exit, and restart once the backoff has passed."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restart_at = None
+                self.process = self._start()
+                say(f"{self.name} restarted")
+            return
+        code = self.process.poll()
+        if code is None:
+            return
+        if now - self.started >= RESTART_STABLE_SECONDS:
+            self.backoff = RESTART_BACKOFF_FIRST_SECONDS
+        say(f"{self.name} exited with status {code}; restarting it in {self.backoff:.0f}s")
+        self.restart_at = now + self.backoff
+        self.backoff = min(self.backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
 
 
 class Command(BaseCommand):
@@ -25,35 +68,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, bind: str, **options):
         self._prepare()
+        self._broker_prepare()
         port = settings.PORT
         python = sys.executable
-        children = {
-            "web": subprocess.Popen(
-                [python, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "selfhosted.wsgi"],
-                env={**os.environ, "BIND_ADDRESS": bind, "PORT": str(port)},
-                start_new_session=True,
-            ),
-            "worker": subprocess.Popen(
-                [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "selfhosted",
-                    "worker",
-                    "--beat",
-                    "--queues",
-                    "staging,promotion,notify,default",
-                    "--concurrency",
-                    "2",
-                    "--loglevel",
-                    "INFO",
-                    "--schedule",
-                    str(settings.DATA_DIR / "celerybeat-schedule"),
-                ],
-                start_new_session=True,
-            ),
-        }
+        web = subprocess.Popen(
+            [python, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "selfhosted.wsgi"],
+            env={**os.environ, "BIND_ADDRESS": bind, "PORT": str(port)},
+            start_new_session=True,
+        )
+        worker = _Restarted("worker", self._worker_command(python))
         self._print_urls(bind, port)
         stopping = []
 
@@ -64,13 +87,13 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         exit_code = 0
         while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    self.stderr.write(f"{name} exited with status {child.returncode}; stopping")
-                    stopping.append(0)
-                    exit_code = 1
+            if web.poll() is not None:
+                self.stderr.write(f"web exited with status {web.returncode}; stopping")
+                exit_code = 1
+                break
+            worker.watch(self.stderr.write)
             time.sleep(0.3)
-        self._stop(children)
+        self._stop({"web": web, "worker": worker.process})
         sys.exit(exit_code)
 
     def _prepare(self) -> None:
@@ -86,6 +109,38 @@ class Command(BaseCommand):
             reason = " ".join(str(exc).split())
             _stop_start_up(f"DATABASE_URL: cannot use the database ({reason})")
         call_command("bootstrap_admin")
+
+    def _broker_prepare(self) -> None:
+        """Declare the queues once, so the embedded broker's file exists before anyone uses it
+        (/healthz reports a missing file as a failure rather than create it)."""
+        from selfhosted.celery import app
+
+        try:
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=2)
+                for queue in app.conf.task_queues:
+                    queue(conn.default_channel).declare()
+        except Exception as exc:  # the worker keeps retrying; /healthz shows the broker down
+            self.stderr.write(f"broker not reachable yet: {type(exc).__name__}: {exc}")
+
+    def _worker_command(self, python: str) -> list[str]:
+        return [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "selfhosted",
+            "worker",
+            "--beat",
+            "--queues",
+            "staging,promotion,notify,default",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(settings.DATA_DIR / "celerybeat-schedule"),
+        ]
 
     def _stop(self, children: dict[str, subprocess.Popen]) -> None:
         self.stdout.write("stopping web and worker…")
