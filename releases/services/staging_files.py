@@ -20,6 +20,7 @@ from releases import buckets, todesktop
 from releases.models import Build, BuildFile, BuildStatus, Verification
 from releases.services.audit import audit_record
 from releases.services.blockmaps import BlockmapInvalid, blockmap_checked
+from releases.services.limits import declared_size, file_cap, plan_over_caps, stream_limit
 from releases.services.manifests import BuildPlan, Expectation, expectation_check
 
 
@@ -103,7 +104,9 @@ class _Hasher:
 
 def files_stage(*, build: Build, plan: BuildPlan, observer: StagingObserver | None = None) -> None:
     """Stage the manifests (already in memory), then every artifact and blockmap."""
-    files_caps_check(plan=plan)
+    over = plan_over_caps(plan)
+    if over:
+        raise StagingFailed(over)
     bucket = buckets.staging()
     previous = {
         row.name: {"size": row.size, "sha256": row.sha256, "sha512": row.sha512, "md5": row.md5}
@@ -120,18 +123,6 @@ def files_stage(*, build: Build, plan: BuildPlan, observer: StagingObserver | No
         for name in plan.blockmaps
     ]
     _run_pool(build, bucket, jobs, observer)
-
-
-def files_caps_check(*, plan: BuildPlan) -> None:
-    """A size a manifest declares over the cap fails the build before anything is fetched."""
-    for name, planned in plan.files.items():
-        cap_name, cap = file_cap(name)
-        for expectation in planned.expectations:
-            if expectation.field == "size" and int(expectation.value) > cap:
-                raise StagingFailed(
-                    f"{name}: {expectation.source} declares {expectation.value} bytes, over "
-                    f"{cap_name} ({cap} bytes); not downloaded"
-                )
 
 
 def _run_pool(
@@ -201,12 +192,12 @@ def _file_stage(
     url = todesktop.shown(todesktop.file_url(app_id=job.app_id, name=job.name))
     if _still_staged(bucket, job):
         return _skipped(job, url)
-    cap_name, cap = file_cap(job.name)
-    declared = _size_limit(job)
+    declared = declared_size(job.expectations)
+    limit = stream_limit(job.name, declared)
     try:
-        download = todesktop.Download(app_id=job.app_id, name=job.name, limit=cap)
+        download = todesktop.Download(app_id=job.app_id, name=job.name, limit=file_cap(job.name)[1])
         hasher = _Hasher()
-        chunks = hasher.wrap(download.chunks(), stop, **_limit(job.name, declared, cap_name, cap))
+        chunks = hasher.wrap(download.chunks(), stop, limit=limit.limit, too_large=limit.too_large)
         if job.optional:
             chunks = blockmap_checked(chunks, limit=settings.MAX_BLOCKMAP_BYTES)
         if observer is not None:
@@ -230,34 +221,10 @@ def _file_stage(
     return hasher.staged(job.name, url)
 
 
-def file_cap(name: str) -> tuple[str, int]:
-    """The setting that caps a file of this name, and its value (README, "Limits")."""
-    if name.endswith(".blockmap"):
-        return "MAX_BLOCKMAP_BYTES", settings.MAX_BLOCKMAP_BYTES
-    return "MAX_ARTIFACT_BYTES", settings.MAX_ARTIFACT_BYTES
-
-
-def _limit(name: str, declared: int | None, cap_name: str, cap: int) -> dict:
-    if declared is not None and declared <= cap:
-        return {
-            "limit": declared,
-            "too_large": f"{name}: size expected {declared}, actual more (download stopped)",
-        }
-    return {
-        "limit": cap,
-        "too_large": f"{name}: larger than {cap_name} ({cap} bytes); download stopped",
-    }
-
-
 def _observed(chunks: Iterable[bytes], name: str, observer: StagingObserver) -> Iterator[bytes]:
     for chunk in chunks:
         observer.file_advanced(name, len(chunk))
         yield chunk
-
-
-def _size_limit(job: _Job) -> int | None:
-    sizes = [int(e.value) for e in job.expectations if e.field == "size"]
-    return max(sizes) if sizes else None
 
 
 def _record(build: Build, staged: Staged) -> None:
