@@ -301,3 +301,23 @@ def test_no_write_at_all_when_the_disk_is_already_under_its_reserve(origin, sett
         build_stage(release_id=release.pk)
 
     assert files_on_disk(settings) == []
+
+
+def test_an_artifact_cut_off_at_its_cap_leaves_no_object_nor_upload_on_s3(settings, s3_buckets):
+    settings.MAX_ARTIFACT_BYTES = 12 * MiB  # past one 8 MiB part: a multipart upload is open
+    server = start_origin(FakeBuild())
+    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
+    try:
+        with_extra_artifact(server, "app.snap")
+        server.stream("app.snap", lambda: repeated(100 * MiB))
+
+        build = stage(server)
+    finally:
+        server.stop()
+
+    assert build.status == BuildStatus.FAILED and "MAX_ARTIFACT_BYTES" in build.failure_reason
+    client = s3_buckets.client()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=settings.STAGING_BUCKET)["Contents"]]
+    assert not [key for key in keys if "snap" in key]
+    uploads = client.list_multipart_uploads(Bucket=settings.STAGING_BUCKET).get("Uploads", [])
+    assert uploads == []
