@@ -235,23 +235,31 @@ def test_a_missing_releases_file_means_no_rules(client, prod):
 
 
 @pytest.mark.django_db
-def test_a_corrupt_builds_file_is_reported_and_direct_paths_keep_working(client, prod):
+def test_a_corrupt_builds_file_is_reported_and_direct_paths_keep_working(client, prod, settings):
     prod.write_bytes("desktop-builds.json", b"[{not json")
     metadata_invalidate()
     assert body(client.get("/update/latest-mac-build-b110.yml")) == MAC_YML
     assert body(client.get("/update/latest-mac.yml")) == MAC_YML  # rules still apply
     assert client.get("/update/latest-mac-1.1.0.yml").status_code == 404  # served as is
-    health = client.get("/healthz").json()["checks"]["feed_metadata"]
+    health = health_details(client, settings)["feed_metadata"]
     assert health["ok"] is False
     assert "desktop-builds.json: invalid JSON" in health["error"]
 
 
+def health_details(client, settings) -> dict:
+    """/healthz as an operator sees it (the error texts need the metrics token)."""
+    settings.METRICS_TOKEN = "ops-token"
+    answer = client.get("/healthz", headers={"Authorization": "Bearer ops-token"})
+    return answer.json()["checks"]
+
+
 @pytest.mark.django_db
-def test_healthz_reports_a_missing_production_file(client, prod):
+def test_healthz_reports_a_missing_production_file(client, prod, settings):
     assert client.get("/healthz").json()["checks"]["feed_metadata"]["ok"] is True
     prod.delete("desktop-builds.json")
     metadata_invalidate()
-    health = client.get("/healthz").json()["checks"]["feed_metadata"]
+    assert client.get("/healthz").json()["checks"]["feed_metadata"] == {"ok": False}
+    health = health_details(client, settings)["feed_metadata"]
     assert health == {"ok": False, "error": "RuntimeError: desktop-builds.json: missing"}
 
 

@@ -100,6 +100,15 @@ class FakeBlockmap:
     def content(self) -> bytes:
         return self.body
 
+    @property
+    def hashes(self) -> dict:
+        digest = hashlib.sha512(self.body).digest()
+        return {
+            "sha256": hashlib.sha256(self.body).hexdigest(),
+            "sha512_hex": digest.hex(),
+            "sha512": base64.b64encode(digest).decode(),
+        }
+
 
 @dataclass
 class FakeBuild:
