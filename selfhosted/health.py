@@ -5,9 +5,10 @@ publishes a message to a `healthz` queue and purges it (a read-only or missing S
 file fails here exactly as an enqueue would, and the file is never created), the bucket checks
 look without creating (a vanished bucket directory is a failure, not a new empty bucket).
 
-Anyone may ask (load balancers, container health checks): the anonymous answer says only
-which component is ok. Why one failed — error texts name hosts, paths and buckets — is shown
-to staff users and to `Authorization: Bearer <METRICS_TOKEN>`, with URL credentials masked.
+Anyone may ask (load balancers, container health checks): the anonymous answer says which
+component is ok, and the `degraded` notices (written to be public). Why a check failed — an
+exception's text names hosts, paths and buckets — is shown to staff users and to
+`Authorization: Bearer <METRICS_TOKEN>`, with URL credentials masked.
 """
 
 from __future__ import annotations
@@ -124,8 +125,9 @@ def _details_allowed(request: HttpRequest) -> bool:
 
 
 def _anonymous(result: dict) -> dict:
-    """What anyone may see of a check: whether it works (and whether it is degraded)."""
-    return {"ok": result["ok"], **({"degraded": True} if result.get("degraded") else {})}
+    """What anyone may see of a check: whether it works, and its `degraded` notice (notices are
+    written for anyone: no error texts, ids or configuration; exception texts are not)."""
+    return {key: value for key, value in result.items() if key in ("ok", "degraded")}
 
 
 @require_safe
