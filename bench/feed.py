@@ -67,9 +67,10 @@ def write_builds(bucket_dir: Path, count: int) -> None:
     (bucket_dir / "desktop-builds.json").write_text(json.dumps(builds))
 
 
-def prepare(data_dir: Path) -> Path:
+def prepare_small(data_dir: Path) -> Path:
+    """The manifests and both control files (10 builds)."""
     bucket_dir = data_dir / "buckets" / BUCKET
-    bucket_dir.mkdir(parents=True)
+    bucket_dir.mkdir(parents=True, exist_ok=True)
     yml = b"version: 42.0.0\nfiles:\n  - url: App-42.0.0-mac.zip\n    sha512: x\n    size: 1\n"
     (bucket_dir / "latest-mac-build-bmain.yml").write_bytes(yml * 4)
     rules = [
@@ -80,6 +81,11 @@ def prepare(data_dir: Path) -> Path:
     releases = {"latestReleaseBuildId": "bmain", "releaseRedirections": rules}
     (bucket_dir / "desktop-releases.json").write_text(json.dumps(releases))
     write_builds(bucket_dir, 10)
+    return bucket_dir
+
+
+def prepare(data_dir: Path) -> Path:
+    bucket_dir = prepare_small(data_dir)
     block = os.urandom(1024 * 1024)
     with open(bucket_dir / "App-42.0.0-build-bmain-x64.exe", "wb") as handle:
         for _ in range(GIB // len(block)):

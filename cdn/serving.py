@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -24,6 +25,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpRe
 from django.utils.cache import get_conditional_response
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
 
+from cdn.memory import MAX_BODY_BYTES, objects_memo
 from cdn.ranges import ChunkCursor, Unsatisfiable, coalesce, ranges_for
 from cdn.resolve import is_manifest
 from releases import buckets
@@ -117,10 +119,11 @@ class _FileSlice:
 
 class _Found:
     """An object found in the bucket; on the filesystem its file is already open, so the
-    validators and the bytes come from the same inode even if the key is replaced meanwhile."""
+    validators and the bytes come from the same inode even if the key is replaced meanwhile.
+    `body`: the whole object, from memory (`cdn.memory`)."""
 
-    def __init__(self, bucket: buckets.Bucket, info: buckets.ObjectInfo, handle=None) -> None:
-        self.bucket, self.info, self.handle = bucket, info, handle
+    def __init__(self, bucket, info: buckets.ObjectInfo, handle=None, body=None) -> None:
+        self.bucket, self.info, self.handle, self.body = bucket, info, handle, body
 
     def take_handle(self):
         handle, self.handle = self.handle, None
@@ -131,7 +134,41 @@ class _Found:
             self.handle.close()
 
 
+def immutable_key(key: str) -> bool:
+    """A production name that never changes its bytes once promoted (a build id or, for files
+    other than channel manifests, a version in the name): safe to keep in memory."""
+    name = key.rsplit("/", 1)[-1]
+    if "-build-" in name or "Build " in name:
+        return True
+    return not is_manifest(name) and VERSIONED_RE.search(name) is not None
+
+
 def _find(bucket: buckets.Bucket, key: str) -> _Found | None:
+    memo = objects_memo(bucket) if immutable_key(key) else None
+    if memo is not None and (hit := memo.get(key)) is not None:
+        return _Found(bucket, hit[0], body=hit[1])
+    found = _find_in_bucket(bucket, key)
+    if memo is not None and found is not None:
+        _remember(memo, found)
+    return found
+
+
+def _remember(memo, found: _Found) -> None:
+    info = found.info
+    if info.size <= MAX_BODY_BYTES:
+        if found.handle is not None:
+            found.body = os.pread(found.handle.fileno(), info.size, 0)
+        else:
+            found.body = b"".join(found.bucket.read(info.key))
+        if len(found.body) != info.size:  # replaced meanwhile: keep nothing
+            found.body = None
+            return
+        memo.put(info.key, (info, found.body), size=info.size)
+    elif found.handle is None:  # S3: the validators spare a HEAD; the filesystem's are free
+        memo.put(info.key, (info, None))
+
+
+def _find_in_bucket(bucket: buckets.Bucket, key: str) -> _Found | None:
     if isinstance(bucket, buckets.FilesystemBucket):
         # One open + fstat (the feed's hot path); ObjectInfo from the bucket's own _info keeps
         # the ETag scheme in one place. A missing key raises ObjectNotFound (→ 404).
@@ -146,6 +183,8 @@ def _find(bucket: buckets.Bucket, key: str) -> _Found | None:
 
 
 def _file_body(found: _Found, start: int, stop: int, status: int):
+    if found.body is not None:
+        return HttpResponse(found.body[start:stop], status=status)
     if found.handle is not None and stop - start <= SMALL_BODY:
         # Manifests: one pread beats the sendfile dance (lseek, fstat, sendfile, lseek).
         return HttpResponse(os.pread(found.handle.fileno(), stop - start, start), status=status)
@@ -187,6 +226,13 @@ def _multipart_stream(found: _Found, parts: list[tuple[bytes, int, int]], end: b
                 yield b"\r\n"
         yield end
 
+    def from_memory() -> Iterator[bytes]:
+        for head, start, stop in parts:
+            yield head + found.body[start:stop] + b"\r\n"
+        yield end
+
+    if found.body is not None:
+        return from_memory()
     return from_file() if handle is not None else from_bucket()
 
 
@@ -252,9 +298,35 @@ def _respond_found(request, found: _Found, filename, cache_control) -> HttpRespo
             response["Content-Range"] = f"bytes */{info.size}"
             response["Accept-Ranges"] = "bytes"
             return response
+    if ranges is None and (redirect := _redirect(request, found, filename)) is not None:
+        return redirect
     response = _body(request, found, ranges, headers)
     for name, value in headers.items():
         response[name] = value
+    return response
+
+
+def _redirect(request, found: _Found, filename: str | None) -> HttpResponse | None:
+    """A full GET of a big S3 object goes to the bucket itself (S3_REDIRECT): the bytes never
+    pass through this process. Ranges (several of them: S3 and R2 answer only one) and HEAD
+    are still answered here."""
+    mode = settings.S3_REDIRECT
+    if mode == "off" or request.method != "GET" or not isinstance(found.bucket, buckets.S3Bucket):
+        return None
+    info = found.info
+    if info.size < settings.S3_REDIRECT_MIN_BYTES:
+        return None
+    if mode == "public":
+        base = settings.S3_REDIRECT_PUBLIC_BASE_URL.rstrip("/")
+        location = f"{base}/{quote(info.key)}"
+    else:
+        location = found.bucket.presigned_get(
+            info.key, filename=filename, expires=settings.S3_REDIRECT_EXPIRES_SECONDS
+        )
+    response = HttpResponse(status=302)
+    response["Location"] = location
+    # A presigned URL expires, and a link moves with releases: no cache may keep the redirect.
+    response["Cache-Control"] = "no-store"
     return response
 
 

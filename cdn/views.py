@@ -42,6 +42,15 @@ def _raw_path_is_valid(request: HttpRequest) -> bool:
     return True
 
 
+def _only_empty_segments(path: str) -> bool:
+    """True when `path` is a valid key but for empty segments (leading, trailing, doubled `/`)."""
+    try:
+        buckets.check_key("/".join(part for part in path.split("/") if part))
+    except buckets.InvalidKey:
+        return False
+    return True
+
+
 @csrf_exempt  # no state changes here; other methods must get 405, not a CSRF 403
 def feed(request: HttpRequest, path: str = "") -> HttpResponse:
     return without_body_for_head(request, _feed(request, path))
@@ -59,6 +68,10 @@ def _feed(request: HttpRequest, path: str) -> HttpResponse:
     try:
         buckets.check_key(path)
     except buckets.InvalidKey:
+        if _only_empty_segments(path):
+            # `nsis-web/`, `/latest.yml` (from `//latest.yml`), `my-ip/`: names no object can
+            # ever have, so "not found", as the original answers.
+            return _text(404, "Not Found")
         return _text(400, "Bad Request: invalid path")
     key = resolve_key(path=path, metadata=metadata_get(), client_ip=client_ip(request))
     return serve_object(

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from cdn.memory import memo_for
 from cdn.metadata import metadata_get
 from cdn.resolve import resolve_key
+from cdn.serving import immutable_key
 from downloads.choose import (
     Choice,
     ChoiceError,
@@ -64,20 +66,32 @@ class Resolved:
 def download_resolve(*, route: Route, user_agent: str | None, with_info: bool = False) -> Resolved:
     """The production object a link serves; ChoiceError (400/404) with the original's message.
 
-    `with_info` also HEADs the object (for its size); serving HEADs it anyway.
+    `with_info` also HEADs the object (for its size); serving HEADs it anyway. A link whose
+    manifest is named with a build id (every rule-resolved or pinned link once a build is
+    live) is decided once and then answered from memory until production changes.
     """
     plan = plan_make(route, user_agent)
     bucket = buckets.production()
     manifest_key = resolve_key(path=plan.manifest_name, metadata=metadata_get(), client_ip=None)
-    manifest = manifest_read(bucket=bucket, key=manifest_key)
-    if manifest is None:
-        raise ChoiceError(404, not_found_message(plan, manifest_key))
-    choice = artifact_choose(plan, manifest)
-    key = object_key_pick(bucket=bucket, entry=choice.entry)
+    decisions = memo_for(bucket, "download-links") if immutable_key(manifest_key) else None
+    decided = decisions.get((plan, manifest_key)) if decisions is not None else None
+    if decided is None:
+        decided = _decide(bucket, plan, manifest_key)
+        if decisions is not None and decided[1] is not None:
+            decisions.put((plan, manifest_key), decided)
+    choice, key = decided
     info = _head(bucket, key) if key is not None and with_info else None
     if key is None or (with_info and info is None):
         raise ChoiceError(404, "Not Found")  # the original's answer for a missing object
     return Resolved(plan, choice, manifest_key, key, info)
+
+
+def _decide(bucket: Bucket, plan: Plan, manifest_key: str) -> tuple[Choice, str | None]:
+    manifest = manifest_read(bucket=bucket, key=manifest_key)
+    if manifest is None:
+        raise ChoiceError(404, not_found_message(plan, manifest_key))
+    choice = artifact_choose(plan, manifest)
+    return choice, object_key_pick(bucket=bucket, entry=choice.entry)
 
 
 _manifests: weakref.WeakKeyDictionary[Bucket, dict[str, tuple[str, dict]]] = (

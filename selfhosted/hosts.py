@@ -12,10 +12,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http.request import split_domain_port
-from django.urls import Resolver404, include, path, resolve
+from django.urls import Resolver404, ResolverMatch, include, path, resolve
+
+from cdn.views import feed
 
 
 class FeedRootUrls:
@@ -42,6 +46,23 @@ FEED_PREFIX = "/update/"
 DOWNLOAD_PREFIX = "/download/"
 
 
+def dot_segments_remove(path: str) -> str:
+    """RFC 3986 §5.2.4 on a path relative to its mount: `a/./b` → `a/b`, `a/../b` → `b`,
+    `a/b/..` → `a/` (a final dot segment leaves its slash); empty segments are kept."""
+    segments = path.split("/")
+    out: list[str] = []
+    last = len(segments) - 1
+    for index, segment in enumerate(segments):
+        if segment in (".", ".."):
+            if segment == ".." and out:
+                out.pop()
+            if index == last:
+                out.append("")
+            continue
+        out.append(segment)
+    return "/".join(out)
+
+
 class HostRoutingMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -52,20 +73,39 @@ class HostRoutingMiddleware:
         except DisallowedHost:
             return self.get_response(request)  # CommonMiddleware answers 400 for it
         if host in settings.FEED_HOSTS:
-            return self._fast(request, FeedRootUrls)
+            return self._fast(request, FeedRootUrls, "/")
         if host in settings.DOWNLOAD_HOSTS:
-            return self._fast(request, DownloadRootUrls)
+            return self._fast(request, DownloadRootUrls, "/")
         if request.path_info.startswith(FEED_PREFIX):
-            return self._fast(request, FeedPrefixUrls)
+            return self._fast(request, FeedPrefixUrls, FEED_PREFIX)
         if request.path_info.startswith(DOWNLOAD_PREFIX):
-            return self._fast(request, DownloadPrefixUrls)
+            return self._fast(request, DownloadPrefixUrls, DOWNLOAD_PREFIX)
         return self.get_response(request)
 
-    def _fast(self, request, urlconf):
+    def _fast(self, request, urlconf, mount: str):
+        rest = request.path_info[len(mount) :]
+        if "/." in "/" + rest and (normalized := dot_segments_remove(rest)) != rest:
+            # `/download/builds/../windows` is `/download/windows`, as for the original (every
+            # URL parser removes dot segments); `..` never climbs above the mount.
+            rest = normalized
+            request.path_info = mount + normalized
+            request.path = request.META.get("SCRIPT_NAME", "").rstrip("/") + request.path_info
         request.urlconf = urlconf
+        if urlconf in FEED_URLCONFS:
+            # Every feed path belongs to the one feed view: no URL resolution needed.
+            return feed(request, path=rest)
         try:
-            match = resolve(request.path_info, urlconf)
+            match = _resolve(request.path_info, urlconf)
         except Resolver404:
             return self.get_response(request)
         request.resolver_match = match
         return match.func(request, *match.args, **match.kwargs)
+
+
+FEED_URLCONFS = (FeedRootUrls, FeedPrefixUrls)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve(path: str, urlconf: type) -> ResolverMatch:
+    """Download links are a few hot paths (`/download/mac`…): resolve each once."""
+    return resolve(path, urlconf)

@@ -451,6 +451,20 @@ FEED_IMMUTABLE_CACHE_CONTROL = (
     os.environ.get("FEED_IMMUTABLE_CACHE_CONTROL") or "public, max-age=31536000, immutable"
 )
 FEED_METADATA_TTL_SECONDS = _read("FEED_METADATA_TTL_SECONDS", env.int, 30)
+# Big objects on S3: answer a full GET with a redirect to the bucket (a presigned URL, or a
+# public base such as a CDN or custom domain in front of it) instead of streaming the bytes.
+S3_REDIRECT = _choice("S3_REDIRECT", "off", ("off", "presigned", "public"))
+S3_REDIRECT_EXPIRES_SECONDS = _read("S3_REDIRECT_EXPIRES_SECONDS", env.int, 300)
+S3_REDIRECT_MIN_BYTES = _read("S3_REDIRECT_MIN_BYTES", env.int, 1024 * 1024)
+S3_REDIRECT_PUBLIC_BASE_URL = (os.environ.get("S3_REDIRECT_PUBLIC_BASE_URL") or "").strip()
+if S3_REDIRECT_PUBLIC_BASE_URL:
+    _url("S3_REDIRECT_PUBLIC_BASE_URL", S3_REDIRECT_PUBLIC_BASE_URL)
+if S3_REDIRECT == "public" and not S3_REDIRECT_PUBLIC_BASE_URL:
+    _fail("S3_REDIRECT_PUBLIC_BASE_URL: required when S3_REDIRECT=public")
+if not 1 <= S3_REDIRECT_EXPIRES_SECONDS <= 7 * 24 * 3600:
+    _fail("S3_REDIRECT_EXPIRES_SECONDS: must be between 1 and 604800 (S3's limit)")
+if S3_REDIRECT_MIN_BYTES < 0:
+    _fail("S3_REDIRECT_MIN_BYTES: must be 0 or more")
 
 
 # --- Notifications and CDN purge (README: Notifications, CDN in front of the feed) ------------

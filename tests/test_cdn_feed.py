@@ -7,6 +7,8 @@ import time
 
 import pytest
 from django.core.cache.backends.base import BaseCache
+from django.core.wsgi import get_wsgi_application
+from django.test import RequestFactory
 
 from cdn.metadata import CHECK_INTERVAL_SECONDS, metadata_get, metadata_invalidate
 from cdn.serving import cache_control_for, feed_filename
@@ -112,9 +114,39 @@ def test_a_percent_encoded_name_is_decoded_once(client, prod):
     assert body(client.get("/update/100%25.txt")) == b"percent"
 
 
-@pytest.mark.parametrize("path", ["a/../latest.yml", "a/./b.zip", "dir/", "%00x", "a\\b"])
+@pytest.mark.parametrize("path", ["%00x", "a\\b", "a%0Ab/", "x" * 300])
 def test_a_path_that_cannot_name_an_object_is_a_400(client, prod, path):
     assert client.get("/update/" + path).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["nsis-web/", "/latest.yml", "my-ip/", "dir//b.zip", "a/"])
+def test_a_name_with_an_empty_segment_is_not_found_like_the_original(client, prod, path):
+    response = client.get("/update/" + path)
+    assert (response.status_code, response.content) == (404, b"Not Found")
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_a_name_with_an_empty_segment_is_not_found_on_a_feed_host(db, prod, settings):
+    settings.FEED_HOSTS = settings.ALLOWED_HOSTS = ["feed.example.com"]
+    answer: dict = {}
+    for path in ("/nsis-web/", "//latest.yml", "/my-ip/"):
+        # The WSGI environ as a server builds it (the test client would read `//latest.yml`
+        # as a host name).
+        environ = RequestFactory().get("/", HTTP_HOST="feed.example.com").environ
+        environ["PATH_INFO"] = path
+        chunks = get_wsgi_application()(environ, lambda status, *_: answer.update(s=status))
+        assert (answer["s"], b"".join(chunks)) == ("404 Not Found", b"Not Found")
+
+
+@pytest.mark.parametrize("path", ["a/../latest.yml", "./latest.yml", "../../latest.yml"])
+def test_dot_segments_are_removed_as_by_any_url_parser(client, prod, path):
+    assert body(client.get("/update/" + path)) == body(client.get("/update/latest.yml"))
+
+
+def test_dot_segments_never_climb_above_the_feed(client, prod):
+    response = client.get("/update/../admin/login/")
+    assert response.status_code == 404  # the feed's `admin/login/`, not the admin
+    assert response.content == b"Not Found"
 
 
 def test_the_control_files_are_not_downloadable(client, prod):

@@ -139,12 +139,15 @@ def test_a_build_route_works_when_desktop_releases_json_is_missing(client, fs_bu
     assert (latest.status_code, latest.content) == (404, b"Could not find: td-latest-mac.json")
 
 
-def test_a_rewritten_manifest_is_read_again(client, production_data):
+def test_a_rewritten_manifest_is_read_again_once_production_changes(client, production_data):
     assert content(link(client)) == body_of(INSTALLER)
     manifest = manifests()[f"td-latest-mac-build-{LATEST}.json"]
     del manifest["artifacts"]["installer"]
     bucket = buckets.production(role="promoter")
     bucket.write_bytes(f"td-latest-mac-build-{LATEST}.json", json.dumps(manifest).encode())
+    # A name with a build id never changes once promoted: the decision is kept in memory…
+    assert content(link(client)) == body_of(INSTALLER)
+    metadata_invalidate()  # …until production changes (what every promotion does)
     assert content(link(client)) == body_of(FILES["mac-dmg-universal"])
 
 
@@ -342,3 +345,22 @@ def test_a_storage_that_refuses_access_is_a_503_not_a_500(client, denying_storag
     assert (response.status_code, response.content) == (503, b"Storage unavailable")
     described = link(client, HTTP_ACCEPT="application/json")
     assert (described.status_code, described.json()) == (503, {"error": "Storage unavailable"})
+
+
+@pytest.mark.parametrize(
+    "url", ["/download/builds/../mac", "/download/./mac", "/download/versions/1.0.0/../../mac"]
+)
+def test_dot_segments_are_removed_so_the_link_serves_like_its_plain_path(
+    client, production_data, url
+):
+    plain, dotted = link(client), link(client, url)
+    assert dotted.status_code == 200
+    assert dotted["Content-Disposition"] == plain["Content-Disposition"]
+    assert content(dotted) == content(plain)
+
+
+def test_dot_segments_on_a_download_host(client, production_data, settings):
+    settings.DOWNLOAD_HOSTS = settings.ALLOWED_HOSTS = ["download.example.com"]
+    response = link(client, "/builds/../mac", HTTP_HOST="download.example.com")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="{INSTALLER}"'

@@ -73,6 +73,12 @@ def start(tmp_path, **env) -> subprocess.CompletedProcess:
         ),
         ({"CACHE_URL": "memcache"}, "CACHE_URL"),
         ({"CACHE_URL": "redis://localhost:notaport/1"}, "CACHE_URL"),
+        ({"S3_REDIRECT": "yes"}, "S3_REDIRECT"),
+        ({"S3_REDIRECT": "public"}, "S3_REDIRECT_PUBLIC_BASE_URL"),
+        ({"S3_REDIRECT_PUBLIC_BASE_URL": "files.example.com"}, "S3_REDIRECT_PUBLIC_BASE_URL"),
+        ({"S3_REDIRECT_EXPIRES_SECONDS": "0"}, "S3_REDIRECT_EXPIRES_SECONDS"),
+        ({"S3_REDIRECT_EXPIRES_SECONDS": "soon"}, "S3_REDIRECT_EXPIRES_SECONDS"),
+        ({"S3_REDIRECT_MIN_BYTES": "-1"}, "S3_REDIRECT_MIN_BYTES"),
     ],
 )
 def test_a_wrong_value_stops_start_up_with_one_line_naming_it(tmp_path, env, variable):

@@ -1,0 +1,84 @@
+"""What the feed and the download links keep in memory between requests.
+
+Production objects named with a build id (`latest-mac-build-<id>.yml`, `App Setup 1.2.0 -
+Build <id>.exe`) or a version never change once promoted, so their validators, and the bytes of
+the small ones (manifests), are kept here: a hot feed request or download link then costs no
+bucket round trip at all. The memo is bounded (entries and bytes, least recently used out) and
+emptied whenever production's `desktop-*.json` changes (`cdn.metadata.metadata_generation`:
+a promotion in this process, or the ≤ 1/s ETag check seeing another process's promotion), so
+a withdrawn or re-promoted name is read again from the bucket.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from cdn.metadata import metadata_generation
+from releases import buckets
+
+MAX_ENTRIES = 4096
+MAX_BODY_BYTES = 64 * 1024  # a manifest; bigger files keep only their validators
+MAX_TOTAL_BYTES = 32 * 1024 * 1024
+
+
+class Memo:
+    """A bounded LRU map for one bucket, emptied when the metadata generation moves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._generation = -1
+
+    def _sync(self) -> None:
+        generation = metadata_generation()
+        if generation != self._generation:
+            self._entries.clear()
+            self._bytes = 0
+            self._generation = generation
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            self._sync()
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: Any, value: Any, *, size: int = 0) -> None:
+        with self._lock:
+            self._sync()
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._bytes -= previous[1]
+            self._entries[key] = (value, size)
+            self._bytes += size
+            while len(self._entries) > MAX_ENTRIES or self._bytes > MAX_TOTAL_BYTES:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_memos: weakref.WeakKeyDictionary[Any, dict[str, Memo]] = weakref.WeakKeyDictionary()
+_memos_lock = threading.Lock()
+
+
+def memo_for(owner: Any, name: str) -> Memo:
+    """The memo `name` of `owner` (a bucket): a new bucket object (new settings) starts empty."""
+    with _memos_lock:
+        memos = _memos.setdefault(owner, {})
+        memo = memos.get(name)
+        if memo is None:
+            memo = memos[name] = Memo()
+        return memo
+
+
+def objects_memo(bucket: buckets.Bucket) -> Memo:
+    """`key → (ObjectInfo, bytes | None)` of immutable production objects."""
+    return memo_for(bucket, "objects")
