@@ -50,14 +50,18 @@ def test_the_gunicorn_settings_are_valid_and_follow_the_environment(monkeypatch)
     monkeypatch.setenv("PORT", "9123")
     monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("WEB_CONNECTIONS", "500")
     namespace: dict = {}
     exec((ROOT / "selfhosted" / "gunicorn.conf.py").read_text(), namespace)
     config = Config()
-    for name in ("bind", "workers", "worker_class", "threads", "reuse_port", "keepalive"):
+    names = ("bind", "workers", "worker_class", "worker_connections", "reuse_port", "keepalive")
+    for name in names:
         config.set(name, namespace[name])
     assert config.bind == ["0.0.0.0:9123"]
     assert config.workers == 3
-    assert config.threads == 4
+    # Downloads hold a greenlet each, not one of a few threads (README, "Production").
+    assert config.worker_class_str == "gevent"
+    assert config.worker_connections == 500
     assert config.reuse_port is True
 
 
