@@ -7,7 +7,7 @@ small installer files) and with wrk at 64 keep-alive connections measures `/down
 a Safari-on-macOS-14 User-Agent (rules → manifest → universal installer → the file) and its JSON
 variant, against nginx serving the very file the link resolves to.
 
-    .venv/bin/python bench/downloads.py [--duration 10] [--workers 2] [--threads 4]
+    .venv/bin/python bench/downloads.py [--duration 10]
 
 bench/feed.py runs the same cases at the end of its own run (its `run_downloads`).
 """
@@ -121,9 +121,6 @@ def run_download_cases(ours: str, nginx: str, duration: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10)
-    # bench/feed.py's tuning for this 2-core machine (one process per core, SO_REUSEPORT).
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     ensure_tools()
     with tempfile.TemporaryDirectory(prefix="bench-downloads-") as tmp:
@@ -133,13 +130,13 @@ def main() -> None:
         bucket_dir.mkdir(parents=True)
         prepare_downloads(bucket_dir)
         ours_port, nginx_port = free_port(), free_port()
-        app = start_gunicorn(data_dir, ours_port, args.workers, args.threads, ("--reuse-port",))
+        app = start_gunicorn(data_dir, ours_port)
         nginx = start_nginx(data_dir, bucket_dir, nginx_port)
         ours_url, nginx_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{nginx_port}"
         try:
             wait_for(f"{ours_url}/update/my-ip", app)
             wait_for(f"{nginx_url}/desktop-builds.json", nginx)
-            setup = f"gunicorn gthread {args.workers}×{args.threads} --reuse-port"
+            setup = "gunicorn -c selfhosted/gunicorn.conf.py (make run's settings, access log on)"
             print(f"{setup}, wrk -c{CONNECTIONS}, {args.duration}s per case, "
                   f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             run_download_cases(ours_url, nginx_url, args.duration)

@@ -5,7 +5,7 @@ at 64 keep-alive connections measures: a rule-resolved `latest-mac.yml`, a versi
 with 10 and with 100,000 builds in desktop-builds.json, and a 1 GiB download (MB/s, curl).
 nginx serves the file each feed request resolves to, so every ratio compares like with like.
 
-    .venv/bin/python bench/feed.py [--duration 10] [--workers 2] [--threads 4]
+    .venv/bin/python bench/feed.py [--duration 10]
 
 Installs Debian's nginx and wrk with apt-get when they are missing.
 """
@@ -93,9 +93,9 @@ def prepare(data_dir: Path) -> Path:
     return bucket_dir
 
 
-def start_gunicorn(
-    data_dir: Path, port: int, workers: int, threads: int, extra: tuple[str, ...] = ()
-) -> subprocess.Popen:
+def start_gunicorn(data_dir: Path, port: int, **extra_env: str) -> subprocess.Popen:
+    """gunicorn with `make run`'s own settings (selfhosted/gunicorn.conf.py: workers, worker
+    class, reuse_port, keep-alive and the access log, written to a file here)."""
     env = {
         **os.environ,
         "DATA_DIR": str(data_dir),
@@ -106,14 +106,15 @@ def start_gunicorn(
         "CACHE_URL": "locmemcache://",
         "LOG_LEVEL": "WARNING",
         "DEBUG": "false",
+        "PORT": str(port),
+        "BIND_ADDRESS": "127.0.0.1",
+        **extra_env,
     }
-    command = [
-        sys.executable, "-m", "gunicorn", "selfhosted.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--worker-class", "gthread", "--threads", str(threads),
-        "--keep-alive", "75", "--backlog", "2048", "--log-level", "warning", *extra,
-    ]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, env=env)
+    env.pop("GUNICORN_CMD_ARGS", None)
+    command = [sys.executable, "-m", "gunicorn", "-c", "selfhosted/gunicorn.conf.py",
+               "selfhosted.wsgi"]  # fmt: skip
+    log = open(data_dir / "access.log", "wb")  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log)
 
 
 def start_nginx(data_dir: Path, bucket_dir: Path, port: int) -> subprocess.Popen:
@@ -189,11 +190,6 @@ def row(name: str, ours: dict, nginx: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10)
-    # Tuned on this 2-core machine: one process per core, a few threads each, and SO_REUSEPORT
-    # so the kernel spreads the 64 keep-alive connections evenly (without it one worker ends
-    # up holding most connections and p99 triples).
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     ensure_tools()
     with tempfile.TemporaryDirectory(prefix="bench-feed-") as tmp:
@@ -202,13 +198,13 @@ def main() -> None:
         print("preparing production data (1 GiB file) …", flush=True)
         bucket_dir = prepare(data_dir)
         ours_port, nginx_port = free_port(), free_port()
-        app = start_gunicorn(data_dir, ours_port, args.workers, args.threads, ("--reuse-port",))
+        app = start_gunicorn(data_dir, ours_port)
         nginx = start_nginx(data_dir, bucket_dir, nginx_port)
         ours_url, nginx_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{nginx_port}"
         try:
             wait_for(f"{ours_url}/update/my-ip", app)
             wait_for(f"{nginx_url}/desktop-builds.json", nginx)
-            setup = f"gunicorn gthread {args.workers}×{args.threads} --reuse-port"
+            setup = "gunicorn -c selfhosted/gunicorn.conf.py (make run's settings, access log on)"
             print(f"{setup}, wrk -c{CONNECTIONS}, {args.duration}s per case, "
                   f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             run_cases(ours_url, nginx_url, bucket_dir, args.duration)

@@ -32,8 +32,8 @@ def green_sendfile(self, file, offset: int = 0, count: int | None = None) -> int
             total += sent
         return total
     finally:
-        if total:
-            file.seek(offset + total)
+        if total:  # like socket.sendfile: the file's position follows what was sent
+            os.lseek(file_fd, offset + total, os.SEEK_SET)
 
 
 def install() -> None:

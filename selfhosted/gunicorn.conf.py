@@ -35,3 +35,15 @@ def post_worker_init(worker) -> None:
         from selfhosted.green import install
 
         install()
+
+
+def post_request(worker, req, environ, resp) -> None:
+    """Let the other connections run between two requests of one keep-alive connection.
+
+    A greenlet only yields when it would block; a client that sends its next request at once
+    would otherwise be served again and again while the others wait (p99 of seconds measured).
+    """
+    if type(worker).__name__.startswith("Gevent"):
+        import gevent
+
+        gevent.sleep(0)
