@@ -42,8 +42,10 @@ def post_request(worker, req, environ, resp) -> None:
 
     A greenlet only yields when it would block; a client that sends its next request at once
     would otherwise be served again and again while the others wait (p99 of seconds measured).
+    `idle()` rather than `sleep(0)`: it waits until the loop has polled for I/O, so connections
+    whose requests just arrived run first (`sleep(0)` still left a p99 near 1 s).
     """
     if type(worker).__name__.startswith("Gevent"):
         import gevent
 
-        gevent.sleep(0)
+        gevent.idle()
