@@ -182,11 +182,22 @@ def test_feed_hosts_serve_the_feed_at_the_root(client, prod, settings):
 def test_download_hosts_do_not_serve_the_feed(client, prod, settings):
     settings.DOWNLOAD_HOSTS = ["dl.example.com"]
     settings.ALLOWED_HOSTS = ["dl.example.com", "testserver"]
-    # The download links' own routes answer there (400/404 for these), never the feed.
-    for path in ("/latest-mac.yml", "/update/latest-mac.yml"):
-        response = client.get(path, HTTP_HOST="dl.example.com")
-        assert response.status_code in (400, 404)
-        assert body(response) != MAC_YML
+    # The download links' own routes answer there, never the feed: each path is read as a
+    # download route whose platform is not one, with the download links' own message.
+    answers = {
+        "/latest-mac.yml": "Unsupported platform (latest-mac.yml)",
+        "/update/latest-mac.yml": "Unsupported platform (update)",
+    }
+    for path, message in answers.items():
+        response = client.get(path, HTTP_HOST="dl.example.com", HTTP_USER_AGENT="Mozilla/5.0")
+        assert (response.status_code, body(response)) == (400, message.encode())
+    # while the same host answers a real download route by resolving it (the latest release
+    # b110 has no td manifest in this fixture's production)
+    response = client.get("/mac", HTTP_HOST="dl.example.com", HTTP_USER_AGENT="Mozilla/5.0")
+    assert (response.status_code, body(response)) == (
+        404,
+        b"Could not find: td-latest-mac-build-b110.json",
+    )
 
 
 def test_the_metadata_is_read_once_and_refreshed_when_production_changes(client, prod):

@@ -17,6 +17,8 @@ import requests
 
 from tests.fakes.s3_server import free_port
 
+pytestmark = [pytest.mark.slow]  # runs make run (gunicorn + a worker)
+
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED = ("DATABASE_URL", "CELERY_BROKER_URL", "STORAGE_BACKEND", "SECRET_KEY", "DATA_DIR")
 

@@ -26,6 +26,8 @@ from tests.fakes.s3_server import free_port
 from tests.test_make_run import ROOT, Instance
 from tests.webhook_support import FIXTURE, SIGNATURE, sign
 
+pytestmark = [pytest.mark.slow]  # runs make run (gunicorn + a worker)
+
 HMAC_KEY = "make-run-sqlite-hmac-key"
 APP_ID = FIXTURE["appId"]
 DONE = ("in_review", "awaiting_review", "live", "failed", "rejected")

@@ -15,6 +15,8 @@ from selfhosted.celery import app
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
 from tests.test_staging_worker_killed import _kill, _start_worker, _wait, _worker_env
 
+pytestmark = [pytest.mark.slow]  # starts a Celery worker
+
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
