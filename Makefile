@@ -27,7 +27,7 @@ run: install
 test: install-dev services lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make test-fast: the same, without the tests marked slow (servers, workers, browsers): < 1 min.
+## make test-fast: the same, without the tests marked slow (servers, workers, browsers).
 test-fast: install-dev services lint
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
