@@ -60,7 +60,12 @@ def _feed(request: HttpRequest, path: str) -> HttpResponse:
         buckets.check_key(path)
     except buckets.InvalidKey:
         return _text(400, "Bad Request: invalid path")
-    key = resolve_key(path=path, metadata=metadata_get(), client_ip=client_ip(request))
+    key = resolve_key(
+        path=path,
+        metadata=metadata_get(),
+        client_ip=client_ip(request),
+        staging_id=request.META.get("HTTP_X_USER_STAGING_ID"),
+    )
     return serve_object(
         request,
         bucket=buckets.production(),
