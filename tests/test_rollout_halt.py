@@ -189,3 +189,25 @@ def test_on_github_the_halt_opens_a_pull_request_and_holds_until_it_is_merged(
     assert (
         production_contents()["desktop-releases.json"] == gh.file("desktop-releases.json").encode()
     )
+
+
+def test_a_release_manager_halts_from_the_adoption_page_and_others_cannot(client, rolling_out):
+    page = "/admin/adoption/adoptioncount/"
+    viewer = User.objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_adoptioncount"))
+    client.force_login(viewer)
+    assert client.post(page, {"build_id": "new2", "reason": "bad"}).status_code == 403
+    assert rules()["releaseRedirections"] == [rollout(30)]
+
+    manager = User.objects.create_user("rm", is_staff=True)
+    manager.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_adoptioncount", "halt_rollout"])
+    )
+    client.force_login(manager)
+    assert b"Halt (0% now)" in client.get(page).content
+    answer = client.post(page, {"build_id": "new2", "reason": "crashes"}, follow=True)
+    assert b"rollout of new2 halted: 0% in production" in answer.content
+    assert rules()["releaseRedirections"] == [rollout(0)]
+    assert AuditEvent.objects.get(kind="rollout.halted").actor == "rm"
+    answer = client.post(page, {"build_id": "new2", "reason": "again"}, follow=True)
+    assert b"not halted: production rolls out no build new2" in answer.content
