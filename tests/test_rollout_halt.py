@@ -206,8 +206,8 @@ def test_a_release_manager_halts_from_the_adoption_page_and_others_cannot(client
     client.force_login(manager)
     assert b"Halt (0% now)" in client.get(page).content
     answer = client.post(page, {"build_id": "new2", "reason": "crashes"}, follow=True)
-    assert b"rollout of new2 halted: 0% in production" in answer.content
+    assert b"Rollout of new2 halted: 0% in production" in answer.content
     assert rules()["releaseRedirections"] == [rollout(0)]
     assert AuditEvent.objects.get(kind="rollout.halted").actor == "rm"
     answer = client.post(page, {"build_id": "new2", "reason": "again"}, follow=True)
-    assert b"not halted: production rolls out no build new2" in answer.content
+    assert b"Not halted: production rolls out no build new2" in answer.content
