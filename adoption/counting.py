@@ -65,23 +65,29 @@ class _Counter:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.batch = Batch()
-        self.current: tuple[int, bytes] | None = None  # (period, key)
-        self.pid = 0
+        self.current: tuple[int, bytes] = (0, b"")  # (period, key)
+        self.current_until = 0.0  # when the current period ends (epoch seconds)
+        self.started = False
+
+    def forked(self) -> None:
+        # gunicorn forks its workers after importing the app: each counts and flushes alone.
+        self.lock = threading.Lock()
+        self.batch = Batch()
+        self.started = False
 
     def ensure_flusher(self) -> None:
-        # Started lazily, and again in a forked child (gunicorn forks after import).
-        if self.pid != os.getpid():
-            self.pid = os.getpid()
-            self.batch = Batch()
+        if not self.started:
+            self.started = True
             thread = threading.Thread(target=_flush_loop, name="adoption-flush", daemon=True)
             thread.start()
 
     def secret(self, now: float) -> tuple[int, bytes]:
-        from adoption.services import secret_for, secret_period
+        if now >= self.current_until:
+            from adoption.services import secret_for, secret_period, secret_period_end
 
-        period = secret_period(now)
-        if self.current is None or self.current[0] != period:
+            period = secret_period(now)
             self.current = (period, secret_for(period))
+            self.current_until = secret_period_end(period)
         return self.current
 
     def take(self) -> Batch:
@@ -91,6 +97,7 @@ class _Counter:
 
 
 _counter = _Counter()
+os.register_at_fork(after_in_child=_counter.forked)
 
 
 def count_feed(request: HttpRequest, *, path: str, key: str, status: int) -> None:

@@ -25,6 +25,10 @@ def secret_period(now: float) -> int:
     return int(now // DAY_SECONDS) // settings.ADOPTION_SECRET_ROTATION_DAYS
 
 
+def secret_period_end(period: int) -> float:
+    return float((period + 1) * settings.ADOPTION_SECRET_ROTATION_DAYS * DAY_SECONDS)
+
+
 def secret_for(period: int) -> bytes:
     """The period's key, shared by every process through the database. Older keys are deleted:
     after a rotation nobody, not even the database's owner, can link a sketch to an id."""

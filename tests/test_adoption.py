@@ -187,3 +187,13 @@ def test_metrics_expose_the_counts_as_counters(client, prod, settings):
     text = client.get("/metrics").content.decode()
     assert "# TYPE adoption_polls_total counter" in text
     assert 'adoption_polls_total{platform="windows"} 3.0' in text
+
+
+def test_the_build_page_shows_its_own_numbers(client, prod, settings):
+    settings.ADOPTION_COUNTING = True
+    for _ in range(4):
+        client.get("/update/latest.yml", headers={"x-user-staging-id": str(uuid.uuid4())})
+    assert until(lambda: AdoptionCount.objects.filter(metric="poll").exists(), 3)
+    client.force_login(User.objects.create_superuser("root"))
+    page = client.get(f"/admin/releases/build/{Build.objects.get(build_id='b200').pk}/change/")
+    assert b"4 installs, 4 polls, 0 full and 0 differential" in page.content
