@@ -235,7 +235,7 @@ STAGING_HEADER = "x-user-staging-id: 3b0c6b52-1d7e-4e8a-9c41-00004ccccccc"
 
 
 def run_adoption(data_dir: Path, args) -> None:
-    """The feed with adoption counting off and on, in turns (off, on, off, on) so that a drift
+    """The feed with adoption counting off and on, in turns (off, on, on, off) so that a drift
     of the machine's load hits both alike; a 25% rollout rule is evaluated on every poll."""
     releases = json.loads((data_dir / "buckets" / BUCKET / "desktop-releases.json").read_text())
     rule = {"rule": "buildByPercentage", "buildId": "bmain", "percentage": 25}
@@ -245,8 +245,8 @@ def run_adoption(data_dir: Path, args) -> None:
            "DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite3'}"}  # fmt: skip
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     best = {"off": [], "on": []}
-    for _ in range(2):
-        for mode in ("off", "on"):
+    for order in (("off", "on"), ("on", "off")):
+        for mode in order:
             port = free_port()
             flags = {"ADOPTION_COUNTING": "true" if mode == "on" else "false",
                      "ADOPTION_FLUSH_SECONDS": "2"}  # fmt: skip
