@@ -153,6 +153,11 @@ def count_link(*, platform: str, artifact: str) -> None:
         _counter.batch.add(hour, platform, "", "link_hit", artifact)
 
 
+def discard_pending() -> None:
+    """Forget what this process counted since its last flush."""
+    _counter.take()
+
+
 def flush_now() -> None:
     """Hand this process's batch to the database now (the flush thread does it periodically)."""
     from adoption.services import adoption_flush

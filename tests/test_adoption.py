@@ -14,7 +14,8 @@ from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 
-from adoption.models import AdoptionCount
+from adoption.counting import discard_pending
+from adoption.models import AdoptionCount, AdoptionSketch
 from releases import buckets
 from releases.models import Build, BuildFile
 from tests.cdn_support import ROOT, build, publish
@@ -24,6 +25,16 @@ from tests.promotion_support import subprocess_env
 pytestmark = pytest.mark.django_db(transaction=True)
 CLIENT_IP = "198.51.100.77"
 FILE = "App Setup 2.0.0 - Build b200-x64.exe"
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts():
+    """Start from nothing: drop what this process counted for an earlier test (its flush may
+    land after that test's tables were emptied)."""
+    discard_pending()
+    time.sleep(0.05)  # a flush already under way finishes
+    AdoptionCount.objects.all().delete()
+    AdoptionSketch.objects.all().delete()
 
 
 @pytest.fixture
