@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -50,10 +51,15 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 class Rule:
     """One parsed entry of `releaseRedirections` (or the implicit latest-build rule)."""
 
-    kind: str  # build | buildByIp | buildByPlatform
+    kind: str  # build | buildByIp | buildByPlatform | buildByPercentage
     build_id: str
     ips: frozenset[IPAddress] = frozenset()
     platforms: frozenset[str] = frozenset()
+    # buildByPercentage: its percentage, schedule ((epoch seconds, percentage), by time), and
+    # whether it names no platforms (then it applies to every manifest, like buildByIp).
+    percentage: float = 0.0
+    schedule: tuple[tuple[float, float], ...] = ()
+    all_platforms: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,50 @@ def _parse_rule(raw: Any) -> Rule | None:
     if kind == "buildByPlatform" and isinstance(raw.get("platforms"), list):
         platforms = frozenset(p for p in raw["platforms"] if p in PLATFORMS)
         return Rule("buildByPlatform", build_id, platforms=platforms)
+    if kind == "buildByPercentage":
+        return _percentage_rule(raw, build_id)
     return None  # appByIp and unknown rules are ignored (SPEC §8)
+
+
+def _percentage(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value <= 100 else None
+
+
+def _schedule_step(raw: Any) -> tuple[float, float] | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("at"), str):
+        return None
+    try:
+        at = datetime.fromisoformat(raw["at"])
+    except ValueError:
+        return None
+    percentage = _percentage(raw.get("percentage"))
+    if at.tzinfo is None or percentage is None:
+        return None
+    return at.timestamp(), percentage
+
+
+def _percentage_rule(raw: dict, build_id: str) -> Rule | None:
+    """A rule the feed cannot read fully is dropped (it matches nobody): desired-state
+    validation refuses such a file before it reaches production anyway."""
+    percentage = _percentage(raw.get("percentage"))
+    platforms, schedule = raw.get("platforms"), raw.get("schedule", [])
+    if percentage is None or not isinstance(schedule, list):
+        return None
+    if platforms is not None and not isinstance(platforms, list):
+        return None
+    steps = [_schedule_step(step) for step in schedule]
+    if None in steps:
+        return None
+    return Rule(
+        "buildByPercentage",
+        build_id,
+        platforms=frozenset(p for p in platforms or () if p in PLATFORMS),
+        percentage=percentage,
+        schedule=tuple(sorted(steps)),  # type: ignore[arg-type]
+        all_platforms=platforms is None,
+    )
 
 
 def _rules_of(releases: dict) -> tuple[Rule, ...]:

@@ -142,9 +142,10 @@ class BuildAdmin(ReadOnlyAdmin):
         ),
         ("Times", {"fields": ["created_at", "staged_at", "live_at", "updated_at"]}),
         ("Review", {"fields": ["pull_requests", "reviews"]}),
+        ("Adoption (last 24 hours)", {"fields": ["adoption"]}),
         ("Webhook payload (latest release request)", {"fields": ["payload"]}),
     ]
-    readonly_fields = ["platform_list", "payload", "pull_requests", "reviews"]
+    readonly_fields = ["platform_list", "payload", "pull_requests", "reviews", "adoption"]
     # The timeline comes last, after the files and release requests (see the template).
     change_form_template = "admin/releases/build/change_form.html"
     actions = ["rollback_to_build", "reconcile_production"]
@@ -174,6 +175,17 @@ class BuildAdmin(ReadOnlyAdmin):
 
     def has_reconcile_permission(self, request):
         return request.user.has_perm("releases.reconcile_production")
+
+    @admin.display(description="served to")
+    def adoption(self, obj):
+        from adoption.services import adoption_summary, day_ago
+
+        numbers = adoption_summary(build_id=obj.build_id, since=day_ago())
+        return (
+            f"{numbers['unique_installs']} installs, {numbers['polls']} polls, "
+            f"{numbers['full_downloads']} full and {numbers['differential_downloads']} "
+            "differential (ranged) downloads"
+        )
 
     @admin.display(description="payload")
     def payload(self, obj):

@@ -157,7 +157,9 @@ class ReleaseRequest(models.Model):
     )
     kind = models.CharField(
         max_length=20,
-        choices=[("release", "release"), ("rollback", "rollback")],
+        # halt: the review record of a staged rollout a release manager halted (README: Staged
+        # rollouts); it brings the desired state in line with production.
+        choices=[("release", "release"), ("rollback", "rollback"), ("halt", "halt")],
         default="release",
     )
     payload = models.JSONField(default=dict, blank=True)
@@ -186,6 +188,37 @@ class ReleaseRequest(models.Model):
 
     def __str__(self) -> str:
         return f"release #{self.pk} of {self.build.build_id}"
+
+
+class RolloutHalt(models.Model):
+    """A staged rollout (`buildByPercentage`) a release manager stopped from the admin.
+
+    Production's cohort is 0% from the moment it is recorded. Until the desired state carries
+    it too (its review record, `release`, merged or approved), every promotion and reconcile
+    lays it over the desired state, so nothing undoes it; `settled_at` marks that moment.
+    Written only by `releases.services.rollouts`.
+    """
+
+    build_id = models.CharField("halted build", max_length=64, db_index=True)
+    actor = models.CharField(max_length=255)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    release = models.ForeignKey(
+        ReleaseRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="halts"
+    )
+    review_error = models.TextField(blank=True)  # why its review record could not be opened
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [("halt_rollout", "Can halt a staged rollout (release managers)")]
+
+    def __str__(self) -> str:
+        return f"halt of the rollout of {self.build_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.settled_at is None
 
 
 class Approval(models.Model):

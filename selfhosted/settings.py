@@ -170,6 +170,7 @@ INSTALLED_APPS = [
     "releases",
     "cdn",
     "downloads",
+    "adoption",
 ]
 
 MIDDLEWARE = [
@@ -451,6 +452,12 @@ FEED_IMMUTABLE_CACHE_CONTROL = (
     os.environ.get("FEED_IMMUTABLE_CACHE_CONTROL") or "public, max-age=31536000, immutable"
 )
 FEED_METADATA_TTL_SECONDS = _read("FEED_METADATA_TTL_SECONDS", env.int, 30)
+# Adoption counting (README: Adoption): in each web process's memory, flushed in batches.
+ADOPTION_COUNTING = _bool("ADOPTION_COUNTING", True)
+ADOPTION_FLUSH_SECONDS = _read("ADOPTION_FLUSH_SECONDS", env.float, 10.0)
+ADOPTION_SECRET_ROTATION_DAYS = _read("ADOPTION_SECRET_ROTATION_DAYS", env.int, 30)
+if ADOPTION_FLUSH_SECONDS <= 0 or ADOPTION_SECRET_ROTATION_DAYS < 1:
+    _fail("ADOPTION_FLUSH_SECONDS must be > 0 and ADOPTION_SECRET_ROTATION_DAYS >= 1")
 
 
 # --- Notifications and CDN purge (README: Notifications, CDN in front of the feed) ------------

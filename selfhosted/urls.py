@@ -20,6 +20,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("api/adoption/", include("adoption.urls")),
     path("api/", include(("releases.api", "api"))),
     path("", include("releases.urls")),
     path("update/", include("cdn.urls")),

@@ -78,14 +78,26 @@ def build_ids_of(raw: bytes | None, *, strict: bool) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def desired_state_read(*, production) -> DesiredState:
+def desired_state_read(*, production, settle_halts: bool = True) -> DesiredState:
     """The desired state from the configured review backend. Its desktop-releases.json is
-    validated by the plan, against the builds that can actually be promoted."""
+    validated by the plan, against the builds that can actually be promoted. Rollouts halted
+    from the admin stay halted in it until it carries the halt (releases.services.rollouts);
+    `settle_halts=False` (a dry run) leaves the halts' records as they are."""
     if settings.REVIEW_BACKEND == "github":
         state = _from_github()
     else:
         state = _admin_state(production, frozenset())
     state.build_ids = build_ids_of(state.builds_json, strict=True)
+    return _with_halts(state, settle=settle_halts)
+
+
+def _with_halts(state: DesiredState, *, settle: bool) -> DesiredState:
+    from releases.services.rollouts import halts_overlay
+
+    state.releases_json = halts_overlay(state.releases_json, settle=settle)
+    if state.compose is not None:
+        compose = state.compose
+        state.compose = lambda more: _with_halts(compose(more), settle=False)
     return state
 
 

@@ -102,7 +102,7 @@ def _plan(desired: DesiredState, *, staging: Bucket, production: Bucket) -> Plan
 
 def _desired(production: Bucket, *, actor: str, dry_run: bool) -> DesiredState:
     try:
-        return desired_state_read(production=production)
+        return desired_state_read(production=production, settle_halts=not dry_run)
     except DesiredStateInvalid as exc:
         if not dry_run:  # production keeps everything; say so once
             verdict_record(problems=[str(exc)], source="desired state", actor=actor)
