@@ -28,7 +28,8 @@ Build (`Build.status`):
 | unapprove | approved | staged | | its last accepted release was withdrawn |
 | reject | any but live | rejected | | rejected in the admin |
 | close | any but live | closed | | every release of the build was closed or rejected |
-| refuse | any but live | failed | reason | promotion refuses its files |
+| refuse | any but live | failed | reason | promotion refuses its files (missing, unverified, a name or byte conflict) |
+| promotion_failed | approved | approved | reason | promotion could not finish (production unreachable, full); reconcile retries |
 | go_live | any but live | live | live_at, clears reason | its files are in production |
 
 Release request (`ReleaseRequest.state`):
@@ -37,9 +38,9 @@ Release request (`ReleaseRequest.state`):
 |---|---|---|---|---|
 | defer_review | pending | awaiting_review | | staged with `manage.py stage --no-review` |
 | fail_staging | pending | failed | reason | staging failed, gave up, or could not be queued |
-| retry | failed | pending | clears reason | a release manager retries staging |
-| open_review | pending, awaiting_review, failed | in_review | clears reason | a pull request opened, or approvals awaited in the admin |
-| fail_review | pending, awaiting_review, failed | failed | reason | GitHub refused the branch, a commit or the PR |
+| retry | failed (before merge) | pending | clears reason | a release manager retries staging |
+| open_review | pending, awaiting_review, failed (before merge) | in_review | clears reason | a pull request opened, or approvals awaited in the admin |
+| fail_review | pending, awaiting_review, failed (before merge) | failed | reason | GitHub refused the branch, a commit or the PR |
 | reopen | unsettled | in_review | | GitHub: PR reopened, a review dismissed |
 | request_changes | unsettled | changes_requested | | GitHub: a reviewer requested changes |
 | approve_on_github | unsettled | approved | | GitHub: a reviewer approved |
@@ -50,14 +51,16 @@ Release request (`ReleaseRequest.state`):
 | hold_merge | merged, merged_unreviewed, unmerged | merged_unreviewed | reason | the merge's head is not covered by a review |
 | cover_merge | merged, merged_unreviewed, unmerged | merged | clears reason | the merge's head is covered by a review |
 | withdraw | approved, merged, merged_unreviewed, failed (once merged) | withdrawn | reason | a release manager withdrew it |
-| refuse | merged | failed | reason | promotion refuses its build's files |
+| fail_promotion | merged, approved (once merged), failed (once merged) | failed | reason | promotion refused its build or could not finish; it stays accepted |
 | go_live | merged, approved (once merged), failed (once merged) | live | live_at, clears reason | its build is in production |
 
 "unsettled": pending, awaiting_review, in_review, changes_requested, approved, closed, rejected
 (a late or replayed GitHub event does not move a release that was merged, went live, failed or
 was withdrawn). "unmerged": awaiting_review, in_review, changes_requested, approved, failed (a
 release whose build is on the default branch, but whose merge webhook may have been missed).
-"once merged": `merged_at` is set (admin approvals set it too).
+"once merged": `merged_at` is set (admin approvals set it too); "before merge": it is not. A
+release that failed once merged is still accepted: the next promotion or reconcile that gets its
+build out makes it live.
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ class Step:
     reason: str = "keep"  # "set": a reason is required · "clear" · "keep"
     stamp: str = ""  # a timestamp column set to now
     once_merged: tuple[str, ...] = ()  # of the sources: only with `merged_at` set
+    before_merge: tuple[str, ...] = ()  # of the sources: only without `merged_at`
 
 
 BUILD_STEPS: dict[str, Step] = {
@@ -120,15 +124,16 @@ BUILD_STEPS: dict[str, Step] = {
     "reject": Step(NOT_LIVE, B.REJECTED),
     "close": Step(NOT_LIVE, B.CLOSED),
     "refuse": Step(NOT_LIVE, B.FAILED, reason="set"),
+    "promotion_failed": Step((B.APPROVED,), B.APPROVED, reason="set"),
     "go_live": Step(NOT_LIVE, B.LIVE, reason="clear", stamp="live_at"),
 }
 
 RELEASE_STEPS: dict[str, Step] = {
     "defer_review": Step((R.PENDING,), R.AWAITING_REVIEW),
     "fail_staging": Step((R.PENDING,), R.FAILED, reason="set"),
-    "retry": Step((R.FAILED,), R.PENDING, reason="clear"),
-    "open_review": Step(OPENABLE, R.IN_REVIEW, reason="clear"),
-    "fail_review": Step(OPENABLE, R.FAILED, reason="set"),
+    "retry": Step((R.FAILED,), R.PENDING, reason="clear", before_merge=(R.FAILED,)),
+    "open_review": Step(OPENABLE, R.IN_REVIEW, reason="clear", before_merge=(R.FAILED,)),
+    "fail_review": Step(OPENABLE, R.FAILED, reason="set", before_merge=(R.FAILED,)),
     "reopen": Step(UNSETTLED, R.IN_REVIEW),
     "request_changes": Step(UNSETTLED, R.CHANGES_REQUESTED),
     "approve_on_github": Step(UNSETTLED, R.APPROVED),
@@ -142,7 +147,12 @@ RELEASE_STEPS: dict[str, Step] = {
     "hold_merge": Step((R.MERGED, R.MERGED_UNREVIEWED, *UNMERGED), R.MERGED_UNREVIEWED, "set"),
     "cover_merge": Step((R.MERGED, R.MERGED_UNREVIEWED, *UNMERGED), R.MERGED, reason="clear"),
     "withdraw": Step((*ACCEPTED, R.FAILED), R.WITHDRAWN, reason="set", once_merged=(R.FAILED,)),
-    "refuse": Step((R.MERGED,), R.FAILED, reason="set"),
+    "fail_promotion": Step(
+        (R.MERGED, R.APPROVED, R.FAILED),
+        R.FAILED,
+        reason="set",
+        once_merged=(R.APPROVED, R.FAILED),
+    ),
     "go_live": Step(
         (R.MERGED, R.APPROVED, R.FAILED),
         R.LIVE,
@@ -243,10 +253,12 @@ def _prepare(steps, name: str, reason: str, now, fields) -> _Update:
 
 def _apply(model, row, update: _Update, column: str, where: Q | None) -> bool:
     step = update.step
-    plain = tuple(s for s in step.sources if s not in step.once_merged)
+    plain = tuple(s for s in step.sources if s not in (*step.once_merged, *step.before_merge))
     allowed = Q(**{f"{column}__in": plain})
     if step.once_merged:
         allowed |= Q(**{f"{column}__in": step.once_merged, "merged_at__isnull": False})
+    if step.before_merge:
+        allowed |= Q(**{f"{column}__in": step.before_merge, "merged_at__isnull": True})
     values = {column: step.target, **update.values}
     if model is Build and step.target != B.STAGING:
         values.update(lease_holder=None, lease_renewed_at=None)
@@ -283,6 +295,20 @@ def _record(event: Event, *, release: ReleaseRequest | None, build: Build | None
     )
 
 
+def allows(row: Build | ReleaseRequest, step: str) -> bool:
+    """Whether `step` may start from `row`'s state as read (the move itself decides races)."""
+    if isinstance(row, ReleaseRequest):
+        spec, value = RELEASE_STEPS[step], row.state
+        merged = row.merged_at is not None
+    else:
+        spec, value, merged = BUILD_STEPS[step], row.status, False
+    if value not in spec.sources:
+        return False
+    if value in spec.once_merged and not merged:
+        return False
+    return not (value in spec.before_merge and merged)
+
+
 def build_claim(*, build: Build, release: ReleaseRequest) -> bool:
     """received → staging with a fresh lease held by `release`'s run (or take over a `staging`
     build whose lease went stale). False: another run holds a fresh lease."""
@@ -300,6 +326,4 @@ def lease_renew(*, build: Build) -> None:
 def lifecycle_table() -> str:
     """The two transition tables of the module docstring (the README has the same text)."""
     doc = __doc__ or ""
-    start = doc.index("Build (`Build.status`):")
-    end = doc.index('"once merged"')
-    return doc[start : doc.index("\n", end)].strip()
+    return doc[doc.index("Build (`Build.status`):") :].strip()

@@ -25,7 +25,7 @@ from releases import github
 from releases.models import ReleaseRequest, ReleaseState
 from releases.services import lifecycle, release_files
 from releases.services.audit import audit_record
-from releases.services.lifecycle import FILES_STAGED, OPENABLE, Event
+from releases.services.lifecycle import FILES_STAGED, Event
 from releases.services.pr_body import pr_body, pr_title
 from releases.services.pull_requests import FileChange, PullSpec, pull_ensure
 
@@ -36,7 +36,7 @@ LOCK_NAMESPACE = 0x5E1F  # pg advisory locks: (namespace, release id)
 
 def review_open(*, release: ReleaseRequest) -> None:
     """Open the review for `release` with the configured backend (idempotent)."""
-    if release.state not in OPENABLE:
+    if not lifecycle.allows(release, "open_review"):
         return
     build = release.build
     if settings.REVIEW_BACKEND == "admin":
@@ -57,7 +57,7 @@ def review_open(*, release: ReleaseRequest) -> None:
         if not acquired:  # another worker is opening this very review right now
             return
         release.refresh_from_db()
-        if release.state in OPENABLE:
+        if lifecycle.allows(release, "open_review"):
             _github_open(release)
 
 
@@ -65,6 +65,8 @@ def review_blocker(*, release: ReleaseRequest) -> str:
     """Why the review of `release` cannot be retried now ("" when it can)."""
     if release.state not in (ReleaseState.FAILED, ReleaseState.AWAITING_REVIEW):
         return f"it is {release.get_state_display()}"
+    if not lifecycle.allows(release, "open_review"):
+        return "it was accepted: its promotion is retried by reconcile, not by a new review"
     if release.build.status not in FILES_STAGED:
         return f"its build is {release.build.get_status_display()}, not staged"
     return ""

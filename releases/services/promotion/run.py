@@ -71,7 +71,11 @@ def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> Pro
             return PromotionResult(plan=plan, dry_run=True)
         plan = _plan(desired, staging=staging, production=production)
         result = PromotionResult(plan=plan)
-        _execute(plan, result, staging=staging, production=production)
+        try:
+            _execute(plan, result, staging=staging, production=production)
+        except Exception as exc:
+            _fail_promoted(plan, message=f"promotion failed: {exc}", actor=actor)
+            raise
         _record_refusals(plan, reason=reason, actor=actor)
         verdict_record(problems=plan.invalid, source=desired.source, actor=actor)
         result.live = _mark_live(plan.listed, plan=plan)
@@ -176,11 +180,25 @@ def _record_refusals(plan: Plan, *, reason: str, actor: str) -> None:
 
 
 def _refuse(build: Build, message: str) -> None:
-    """The build and its merged releases fail with the reason (a retry re-runs promotion)."""
+    """The build and its accepted releases fail with the reason; the releases stay accepted,
+    so that the promotion after a fix (a re-staged build, a reconcile) makes them live."""
     with transaction.atomic():
         lifecycle.move(build=build, build_step="refuse", reason=message)
         for release in build.release_requests.all():
-            lifecycle.move(release=release, step="refuse", reason=message)
+            lifecycle.move(release=release, step="fail_promotion", reason=message)
+
+
+def _fail_promoted(plan: Plan, *, message: str, actor: str) -> None:
+    """Production could not be brought to the plan (unreachable, full, a copy that does not
+    match): each release whose build this run was to publish names the reason, once (the
+    periodic reconcile retries it), and its build does too."""
+    new = [bid for bid in plan.new_build_ids if bid not in plan.refused]
+    releases = ReleaseRequest.objects.filter(build__build_id__in=new).select_related("build")
+    for release in releases.exclude(failure_reason=message).order_by("pk"):
+        event = Event(kind="promotion.failed", message=message, actor=actor)
+        with transaction.atomic():
+            if lifecycle.move(release=release, step="fail_promotion", reason=message, event=event):
+                lifecycle.move(build=release.build, build_step="promotion_failed", reason=message)
 
 
 def _mark_live(build_ids: list[str], *, plan: Plan) -> list[str]:
