@@ -239,3 +239,47 @@ def test_staging_that_gave_up_is_named_and_the_apis_retry_stages_it(
     assert release.failure_reason == ""
     assert (release.build.status, release.build.failure_reason) == (BuildStatus.IN_REVIEW, "")
     assert AuditEvent.objects.filter(release=release, kind="staging.retry").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_build_promotion_refused_is_staged_again_from_the_admin_then_reconciled_live(
+    client, origin, settings, django_capture_on_commit_callbacks
+):
+    settings.REVIEW_BACKEND = "admin"
+    settings.REQUIRED_APPROVALS = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, payload())
+    release = the_release()
+    staging = buckets.staging()
+    for info in staging.list(release.build.staging_prefix):
+        staging.delete(info.key)  # the staged files are lost (a disk, a hand)
+
+    release_manager(client)
+    admin_action(
+        client, RELEASES, "approve_releases", [release], django_capture_on_commit_callbacks
+    )
+    release = the_release()
+    reason = release.failure_reason
+    assert release.state == ReleaseState.FAILED
+    build_id = release.build.build_id
+    assert reason == f"cannot promote build {build_id}: no files under {build_id}/ in staging"
+    assert (release.build.status, release.build.failure_reason) == (BuildStatus.FAILED, reason)
+    assert AuditEvent.objects.filter(kind="promotion.failed", build=release.build).count() == 1
+
+    messages = admin_action(
+        client, RELEASES, "retry_staging", [release], django_capture_on_commit_callbacks
+    )
+    assert messages == ["queued staging of 1 release(s) again"]
+    release = the_release()
+    # The build is staged again; its accepted release is not sent back to review.
+    assert release.build.status == BuildStatus.STAGED
+    assert release.state == ReleaseState.FAILED
+    retried = AuditEvent.objects.get(kind="staging.retry").sequence
+    assert not AuditEvent.objects.filter(kind__startswith="review.", sequence__gt=retried)
+
+    admin_action(
+        client, BUILDS, "reconcile_production", [release.build], django_capture_on_commit_callbacks
+    )
+    release = the_release()
+    assert (release.state, release.failure_reason) == (ReleaseState.LIVE, "")
+    assert (release.build.status, release.build.failure_reason) == (BuildStatus.LIVE, "")
