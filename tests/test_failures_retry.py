@@ -137,7 +137,7 @@ def api_client(user: User) -> APIClient:
     return client
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keeps the groups
 def test_a_broker_outage_at_enqueue_is_named_and_the_apis_retry_queues_staging(
     client, origin, settings, staging_queue
 ):
@@ -201,7 +201,7 @@ def test_a_promotion_that_fails_is_named_and_reconcile_in_the_admin_makes_it_liv
 
 
 @pytest.mark.e2e
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keeps the groups
 @pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
 def test_staging_that_gave_up_is_named_and_the_apis_retry_stages_it(
     client, origin, staging_queue, tmp_path
