@@ -38,6 +38,10 @@ class Build(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     staged_at = models.DateTimeField(null=True, blank=True)
     live_at = models.DateTimeField(null=True, blank=True)
+    # The staging lease (releases.services.lifecycle): the release whose run stages the build,
+    # and when that run last said it is alive. Set only while the build is `staging`.
+    lease_holder = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    lease_renewed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -99,7 +99,9 @@ def test_a_build_missing_from_staging_fails_loudly_and_writes_nothing_for_it(any
     ghost.refresh_from_db()
     release.refresh_from_db()
     assert ghost.status == BuildStatus.FAILED and "ghost1" in ghost.failure_reason
-    assert release.state == ReleaseState.APPROVED  # still wanted: a later reconcile retries
+    # It names the reason, and is still accepted: a later reconcile retries it.
+    assert (release.state, release.failure_reason) == (ReleaseState.FAILED, ghost.failure_reason)
+    assert release.merged_at is not None
 
 
 def test_a_build_with_one_file_missing_from_staging_is_not_promoted(fs_buckets):

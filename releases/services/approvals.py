@@ -11,14 +11,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from releases.models import Approval, Build, BuildStatus, ReleaseRequest, ReleaseState
+from releases.models import Approval, ReleaseRequest
+from releases.services import lifecycle
 from releases.services.audit import audit_record
-
-DECIDABLE = (
-    ReleaseState.AWAITING_REVIEW,
-    ReleaseState.IN_REVIEW,
-    ReleaseState.CHANGES_REQUESTED,
-)
+from releases.services.lifecycle import DECIDABLE, Event
 
 
 class DecisionRefused(Exception):
@@ -46,16 +42,9 @@ def release_decide(*, release: ReleaseRequest, user, approve: bool, comment: str
             data={"comment": comment},
         )
         if not approve:
-            _move(locked, ReleaseState.REJECTED, BuildStatus.REJECTED)
+            lifecycle.move(release=locked, step="reject", build_step="reject")
             return "rejected"
         return _count(locked)
-
-
-def _move(release: ReleaseRequest, state: str, build_status: str, **fields) -> None:
-    ReleaseRequest.objects.filter(pk=release.pk).update(state=state, **fields)
-    Build.objects.filter(pk=release.build_id).exclude(status=BuildStatus.LIVE).update(
-        status=build_status
-    )
 
 
 def _count(release: ReleaseRequest) -> str:
@@ -67,18 +56,16 @@ def _count(release: ReleaseRequest) -> str:
     if len(approvers) < settings.REQUIRED_APPROVALS:
         return f"{len(approvers)}/{settings.REQUIRED_APPROVALS} approvals"
     merged_by = ", ".join(approvers)
-    _move(
-        release,
-        ReleaseState.APPROVED,
-        BuildStatus.APPROVED,
-        merged_by=merged_by,
-        merged_at=timezone.now(),
-    )
-    audit_record(
-        kind="review.accepted",
-        message=f"{release} approved by {merged_by}; promotion queued",
+    lifecycle.move(
         release=release,
-        actor=merged_by,
+        step="approve",
+        build_step="approve",
+        fields={"merged_by": merged_by, "merged_at": timezone.now()},
+        event=Event(
+            kind="review.accepted",
+            message=f"{release} approved by {merged_by}; promotion queued",
+            actor=merged_by,
+        ),
     )
     from releases import tasks
 

@@ -14,14 +14,18 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
+from django.db.models import Q
 
 from releases.models import ReleaseRequest, ReleaseState
 
 BUILDS_FILE = "desktop-builds.json"
 RELEASES_FILE = "desktop-releases.json"
 BUILD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Release requests whose content belongs in production (admin backend).
-ACCEPTED_STATES = (ReleaseState.APPROVED, ReleaseState.MERGED, ReleaseState.LIVE)
+# Release requests whose content belongs in production (admin backend); one whose promotion
+# failed once it was approved stays accepted, so that reconcile retries it.
+ACCEPTED = Q(state__in=(ReleaseState.APPROVED, ReleaseState.MERGED, ReleaseState.LIVE)) | Q(
+    state=ReleaseState.FAILED, merged_at__isnull=False
+)
 
 
 class DesiredStateError(Exception):
@@ -145,7 +149,7 @@ def _from_database(*, production, excluded: frozenset[str] = frozenset()) -> Des
     rules = _read_json(production, RELEASES_FILE, {})
     had_rules = bool(rules)
     accepted = (
-        ReleaseRequest.objects.filter(state__in=ACCEPTED_STATES)
+        ReleaseRequest.objects.filter(ACCEPTED)
         .select_related("build")
         .exclude(build__build_id__in=excluded)
         .order_by("merged_at", "pk")
