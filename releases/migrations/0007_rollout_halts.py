@@ -21,7 +21,7 @@ def grant_halt(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("releases", "0005_notifications_and_cdn_purges"),
+        ("releases", "0006_lifecycle_lease"),
     ]
 
     operations = [

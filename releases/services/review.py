@@ -145,6 +145,10 @@ def _spec(release: ReleaseRequest) -> PullSpec:
         from releases.services.rollback import rollback_pull_spec
 
         return rollback_pull_spec(release)
+    if release.kind == "halt":
+        from releases.services.rollouts import halt_pull_spec
+
+        return halt_pull_spec(release)
     build = release.build
     version = build.version or str(release.payload.get("appVersion") or "")
     entry = release_files.build_entry(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -27,9 +28,13 @@ from django.utils import timezone
 
 from releases import buckets
 from releases.models import Build, ReleaseRequest, ReleaseState, RolloutHalt
+from releases.services import lifecycle
 from releases.services.audit import audit_record
+from releases.services.lifecycle import Event
 from releases.services.promotion.desired import RELEASES_FILE, json_bytes
 from releases.services.promotion.lock import promotion_lock
+from releases.services.pull_requests import FileChange, PullSpec
+from releases.services.release_files import Updated
 
 logger = logging.getLogger(__name__)
 
@@ -165,59 +170,75 @@ def _release_request(halt: RolloutHalt, build: Build, data_now: dict) -> Release
         kind="halt",
         payload={"haltedBy": halt.actor, "reason": halt.reason, "halt": halt.pk},
         release_info={"releaseRedirections": halted.get("releaseRedirections", [])},
-        state=ReleaseState.IN_REVIEW,
     )
-    audit_record(
-        kind="review.awaiting_approval",
-        message=f"halt of the rollout of {build} recorded by {halt.actor}; waiting for approval",
+    lifecycle.move(
         release=release,
-        actor=halt.actor,
+        step="open_review",
+        event=Event(
+            kind="review.awaiting_approval",
+            message=f"halt of the rollout of {build} recorded by {halt.actor}; "
+            "waiting for approval",
+            actor=halt.actor,
+        ),
     )
     return release
 
 
 def _pull_request(halt: RolloutHalt, build: Build) -> ReleaseRequest:
-    from releases import github
-    from releases.services.rollback import _branch_create
+    """The halt's pull request, opened by review's crash-safe code (`halt_pull_spec`)."""
+    from releases.services.review import review_open
 
-    base = github.repo_get().default_branch
-    head = github.branch_head(base)
-    current = github.file_read(RELEASES_FILE, ref=head)
-    data = json.loads(current.text) if current else {}
     release = ReleaseRequest.objects.create(
-        build=build, kind="halt", payload={"haltedBy": halt.actor, "reason": halt.reason}
+        build=build,
+        kind="halt",
+        payload={"haltedBy": halt.actor, "reason": halt.reason, "halt": halt.pk},
     )
-    try:
-        branch = _branch_create(f"halt-rollout-{build.build_id}", sha=head)
-        github.file_write(
-            RELEASES_FILE,
-            text=json_bytes(rules_halted(data, {build.build_id})).decode(),
-            message=f"Halt the staged rollout of build {build.build_id}",
-            branch=branch,
-            sha=current.sha if current else None,
-        )
-        pull = github.pull_open(
-            title=f"[halt] Stop the staged rollout of build {build.build_id} (v{build.version})",
-            body=_body(halt, build),
-            head=branch,
-            base=base,
-        )
-    except github.GitHubError as exc:
-        ReleaseRequest.objects.filter(pk=release.pk).update(
-            state=ReleaseState.FAILED, failure_reason=f"cannot open the pull request: {exc}"
-        )
-        raise
-    ReleaseRequest.objects.filter(pk=release.pk).update(
-        state=ReleaseState.IN_REVIEW, branch=branch, pr_number=pull.number, pr_url=pull.url
-    )
-    audit_record(
-        kind="review.pr_opened",
-        message=f"halt of the rollout of {build} recorded as pull request #{pull.number}",
-        release=release,
-        actor=halt.actor,
-        url=pull.url,
-    )
+    review_open(release=release)
+    release.refresh_from_db()
+    if release.state == ReleaseState.FAILED:
+        raise HaltRefused(release.failure_reason)
     return release
+
+
+def _halted_text(text: str | None, *, build_id: str) -> Updated:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return Updated(text or "", f"{RELEASES_FILE} on the default branch is not JSON")
+    if not isinstance(data, dict):
+        return Updated(text or "", f"{RELEASES_FILE} on the default branch is not an object")
+    return Updated(json_bytes(rules_halted(data, {build_id})).decode(), "")
+
+
+def halt_pull_spec(release: ReleaseRequest) -> PullSpec:
+    """The branch, commit and PR of a halt (`review_open` opens it)."""
+    build = release.build
+    halt = RolloutHalt.objects.get(pk=release.payload["halt"])
+    return PullSpec(
+        stem=f"halt-rollout-{build.build_id}",
+        title=f"[halt] Stop the staged rollout of build {build.build_id} (v{build.version})",
+        changes=(
+            FileChange(
+                RELEASES_FILE,
+                partial(_halted_text, build_id=build.build_id),
+                f"Halt the staged rollout of build {build.build_id}",
+            ),
+        ),
+        body=lambda _problems, _base: _body(halt, build),
+        opened=lambda pull, created: Event(
+            kind="review.pr_opened",
+            message=f"halt of the rollout of {build} recorded as pull request #{pull.number}"
+            + ("" if created else " (found after an earlier attempt)"),
+            actor=halt.actor,
+            url=pull.url,
+        ),
+        failed=lambda message: Event(
+            kind="rollout.halt_review_failed",
+            message=f"cannot open the pull request of the halt: {message}",
+            actor=halt.actor,
+        ),
+        failure_reason=lambda message: f"cannot open the pull request: {message}",
+    )
 
 
 def _body(halt: RolloutHalt, build: Build) -> str:
