@@ -34,6 +34,7 @@ from releases.services.promotion.desired import (
 from releases.services.promotion.rules import rules_problems
 
 MANIFEST_SUFFIXES = (".yml", ".yaml", ".json")
+EMPTY_RULES = b"{}\n"
 CONTROL_FILES = frozenset({BUILDS_FILE, RELEASES_FILE})
 # An S3 multipart ETag (`<md5 of part md5s>-<parts>`) is not a content hash: a copy may get a
 # different one for the same bytes, so only the size is compared for those.
@@ -299,3 +300,8 @@ def _plan_writes(
     if desired.releases_json is not None and not plan.invalid:
         if current_rules != desired.releases_json:
             plan.writes.append(Write(RELEASES_FILE, desired.releases_json, current_rules))
+    elif current_rules is None and (current_builds is not None or plan.writes):
+        # The feed reads the two files as a pair: a desktop-builds.json without rules beside it
+        # (a fresh install, or releases that never carried rules) gets the empty rules, which
+        # name no build and so are valid beside any list.
+        plan.writes.append(Write(RELEASES_FILE, EMPTY_RULES, None))
