@@ -55,6 +55,15 @@ def stage_build(release_id: int) -> None:
     build_stage(release_id=release_id)
 
 
+@shared_task(base=ReliableTask, name="releases.tasks.staging_recover")
+def staging_recover() -> None:
+    """Periodic (beat), queue `staging`: queue again the staging a dead worker took with it."""
+    from releases.services.staging_recovery import staging_lost
+
+    for release_id in staging_lost():
+        stage_build.delay(release_id)
+
+
 @shared_task(base=ReliableTask, name="releases.tasks.review_open")
 def review_open(release_id: int) -> None:
     """Queue `staging`: (re)open the review of a staged build (admin retry)."""

@@ -101,7 +101,7 @@ def _settled(database: Path, build_ids: list[str]):
     return None
 
 
-def _approve(instance: Instance, build_id: str) -> None:
+def _approve(instance: Instance, *build_ids: str) -> None:
     """Approve in the admin backend from a third process (`manage.py shell`), which queues the
     promotion on the embedded broker: the worker then promotes while it stages others."""
     code = (
@@ -109,8 +109,8 @@ def _approve(instance: Instance, build_id: str) -> None:
         "from releases.models import ReleaseRequest;"
         "from releases.services.approvals import release_decide;"
         "user, _ = get_user_model().objects.get_or_create(username='sqlite-reviewer');"
-        f"release = ReleaseRequest.objects.get(build__build_id='{build_id}');"
-        "print(release_decide(release=release, user=user, approve=True))"
+        f"releases = ReleaseRequest.objects.filter(build__build_id__in={list(build_ids)!r});"
+        "print(*(release_decide(release=r, user=user, approve=True) for r in releases))"
     )
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
@@ -120,7 +120,8 @@ def _approve(instance: Instance, build_id: str) -> None:
         text=True,
         timeout=120,
     )
-    assert done.stdout.strip().endswith("approved"), done.stdout + done.stderr
+    decided = done.stdout.strip().splitlines()[-1:]
+    assert decided == [" ".join(["approved"] * len(build_ids))], done.stdout + done.stderr
 
 
 def _files(database: Path, build_id: str) -> dict[str, str]:

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from releases import github
-from releases.models import ReleaseRequest, ReleaseState
+from releases.models import AuditEvent, ReleaseRequest, ReleaseState
 from releases.services import lifecycle
 from releases.services.lifecycle import UNMERGED, Event
 from releases.services.promotion.plan import Gate, Refusal
@@ -63,12 +63,28 @@ def review_gate(*, new_build_ids: list[str]) -> Gate:
     if not settings.REQUIRE_REVIEWED_HEAD:
         return Gate(refused=refused)
     unreviewed = ReleaseRequest.objects.filter(state=ReleaseState.MERGED_UNREVIEWED)
-    held = [
-        f"pull request #{r.pr_number} (build {r.build.build_id}) was merged with unreviewed "
-        f"commits; {r.failure_reason.split(': ', 1)[-1]}"
-        for r in unreviewed.select_related("build").order_by("pk")
-    ]
-    return Gate(refused=refused, held=held + sorted(set(unknown.values())))
+    held, notified_by = [], {}
+    for r in unreviewed.select_related("build").order_by("pk"):
+        reason = (
+            f"pull request #{r.pr_number} (build {r.build.build_id}) was merged with unreviewed "
+            f"commits; {r.failure_reason.split(': ', 1)[-1]}"
+        )
+        held.append(reason)
+        if announcement := _announced_by(r):
+            notified_by[reason] = announcement
+    return Gate(
+        refused=refused, held=held + sorted(set(unknown.values())), held_notified_by=notified_by
+    )
+
+
+def _announced_by(release: ReleaseRequest) -> int | None:
+    """The `github.pr_merged_unreviewed` event that told people about this merge."""
+    return (
+        AuditEvent.objects.filter(kind="github.pr_merged_unreviewed", release=release)
+        .order_by("-sequence")
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _check_merges(new_build_ids: list[str]) -> dict[int, str]:
@@ -140,11 +156,15 @@ def _refusal(build_id: str, unknown: dict[int, str]) -> Refusal | None:
     if not settings.REQUIRE_REVIEWED_HEAD:
         return None  # as before: the default branch is the desired state
     for release in reversed(releases):
-        why = unknown.get(release.pk) or (
-            release.failure_reason if release.state == ReleaseState.MERGED_UNREVIEWED else ""
-        )
-        if why:
-            return Refusal(why, kind="promotion.unreviewed", fails_build=False)
+        if release.pk in unknown:
+            return Refusal(unknown[release.pk], kind="promotion.unreviewed", fails_build=False)
+        if release.state == ReleaseState.MERGED_UNREVIEWED:
+            return Refusal(
+                release.failure_reason,
+                kind="promotion.unreviewed",
+                fails_build=False,
+                notified_by=_announced_by(release),
+            )
     return Refusal(
         f"build {build_id} is on the default branch, but no release pull request for it was "
         "merged at its approved head",

@@ -77,7 +77,12 @@ def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> Pro
             _fail_promoted(plan, message=f"promotion failed: {exc}", actor=actor)
             raise
         _record_refusals(plan, reason=reason, actor=actor)
-        verdict_record(problems=plan.invalid, source=desired.source, actor=actor)
+        verdict_record(
+            problems=plan.invalid,
+            source=desired.source,
+            actor=actor,
+            notified_by=plan.invalid_notified_by,
+        )
         result.live = _mark_live(plan.listed, plan=plan)
         if result.copied or result.written:
             audit_record(
@@ -175,7 +180,8 @@ def _record_refusals(plan: Plan, *, reason: str, actor: str) -> None:
             message=message,
             build=build,
             actor=actor,
-            data={"build_id": build_id, "reason": reason},
+            data={"build_id": build_id, "reason": reason}
+            | ({"notified_by": refusal.notified_by} if refusal.notified_by else {}),
         )
 
 
