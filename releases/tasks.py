@@ -75,11 +75,11 @@ def promote(reason: str, actor: str = "") -> None:
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.reconcile")
-def reconcile() -> None:
-    """Periodic (beat) reconcile of production with the desired state."""
-    from releases.services.promotion import promotion_run
+def reconcile(actor: str = "") -> None:
+    """Reconcile production with the desired state: periodic (beat), or asked by `actor`."""
+    from releases.services.reconcile import reconcile_run
 
-    promotion_run(reason="reconcile", actor="reconcile (beat)")
+    reconcile_run(actor=actor)
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.staging_prune")

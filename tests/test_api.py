@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def reviewer_api():
     user = User.objects.create_user("rita")
-    user.groups.add(Group.objects.get(name="reviewers"))
+    user.groups.add(Group.objects.get(name="auditors"))
     token = Token.objects.create(user=user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")

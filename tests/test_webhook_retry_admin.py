@@ -94,7 +94,7 @@ def test_a_mixed_selection_reports_both(client, retry, staging_queue):
 
 
 def test_a_reviewer_cannot_retry(client, retry, staging_queue):
-    login(client, "reviewers")
+    login(client, "auditors")
     release = failed_release()
     page = client.get(CHANGELIST)
     assert b"retry_staging" not in page.content

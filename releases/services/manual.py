@@ -136,7 +136,11 @@ def _record(*, payload: dict[str, Any], actor: str, platforms: list[str]) -> Rel
             status=BuildStatus.RECEIVED, failure_reason="", updated_at=timezone.now()
         )
         release = ReleaseRequest.objects.create(
-            build=build, kind="release", payload=payload, release_info=payload.get("releaseInfo")
+            build=build,
+            kind="release",
+            payload=payload,
+            release_info=payload.get("releaseInfo"),
+            requested_by=actor,
         )
         audit_record(
             kind="manual.stage",

@@ -51,6 +51,7 @@ def rollback_open(*, build: Build, actor: str) -> ReleaseRequest:
             payload={"rollbackTo": build.build_id, "requestedBy": actor},
             release_info={"latestReleaseBuildId": build.build_id},
             state=ReleaseState.PENDING,
+            requested_by=actor,
         )
     if settings.REVIEW_BACKEND == "admin":
         ReleaseRequest.objects.filter(pk=release.pk).update(state=ReleaseState.IN_REVIEW)
