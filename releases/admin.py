@@ -17,6 +17,7 @@ from django.utils.text import Truncator
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
+from releases.admin_audit import AuditEventAdmin
 from releases.admin_support import (
     EstimatedCountPaginator,
     events_table,
@@ -507,45 +508,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
             return format_html("<pre>{}</pre>", obj.body_text)
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["sequence", "created_at", "kind", "actor", "build", "release_link", "what"]
-    list_filter = ["kind", "created_at"]
-    search_fields = ["message", "actor", "build__build_id"]
-    list_select_related = ["build"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    fields = [
-        "sequence",
-        "created_at",
-        "kind",
-        "message",
-        "actor",
-        "url",
-        "build",
-        "release",
-        "data_pretty",
-        "previous_hash",
-        "hash",
-    ]
-    readonly_fields = fields
-
-    @admin.display(description="data")
-    def data_pretty(self, obj):
-        return _pretty(obj.data)
-
-    @admin.display(description="release")
-    def release_link(self, obj):
-        if not obj.release_id:
-            return "-"
-        url = reverse("admin:releases_releaserequest_change", args=[obj.release_id])
-        return format_html('<a href="{}">#{}</a>', url, obj.release_id)
-
-    @admin.display(description="what")
-    def what(self, obj):
-        # Messages carry hashes and file names without spaces: let them wrap so that the
-        # column stays on screen beside the filters.
-        return format_html('<span style="overflow-wrap:anywhere">{}</span>', obj.message)
+# The audit list and event page (newest first, folded staging lines, chain status).
+admin.site.register(AuditEvent, AuditEventAdmin)
 
 
 @admin.register(Notification)

@@ -159,3 +159,11 @@ def cdn_purge_send(purge_id: int) -> None:
     from releases.services.cdn_purge import cdn_purge_attempt
 
     cdn_purge_attempt(purge_id=purge_id)
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.audit_check")
+def audit_check(actor: str = "") -> None:
+    """Periodic (beat), or asked for in the admin: verify the audit chain, record the result."""
+    from releases.services.audit import audit_chain_check
+
+    audit_chain_check(actor=actor or "audit check (beat)")

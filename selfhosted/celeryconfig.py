@@ -56,5 +56,9 @@ beat_schedule = {
         "schedule": float(settings.STAGING_PRUNE_INTERVAL_SECONDS),
     },
     "notify-sweep": {"task": "releases.tasks.notify_sweep", "schedule": 60.0},
+    "audit-check": {
+        "task": "releases.tasks.audit_check",
+        "schedule": float(settings.AUDIT_CHECK_INTERVAL_SECONDS),
+    },
 }
 timezone = "UTC"
