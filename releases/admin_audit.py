@@ -159,6 +159,18 @@ class AuditEventAdmin(admin.ModelAdmin):
         kept = queryset.exclude(kind=FOLDED_KIND) | queryset.filter(sequence__in=newest)
         return kept.annotate(folded=Subquery(count[:1]))
 
+    def changelist_view(self, request, extra_context=None):
+        # The trail needs the width: the models' sidebar stays folded away on this list.
+        extra = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = super().get_paginator(request, queryset, per_page, orphans,
+                                          allow_empty_first_page)  # fmt: skip
+        # Paging and sorting only: the folding is the only condition, keep the estimate.
+        paginator.unfiltered = not (set(request.GET) - {"p", "o"})
+        return paginator
+
     def get_urls(self):
         view = self.admin_site.admin_view(self.check_view)
         check = path("check/", view, name="releases_auditevent_check")
