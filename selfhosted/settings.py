@@ -574,6 +574,8 @@ SILENCED_SYSTEM_CHECKS = [
 ]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Times in the admin as ISO 8601 to the second with the offset (selfhosted/formats/en/).
+FORMAT_MODULE_PATH = ["selfhosted.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -23,3 +23,11 @@ def chain_status_banner():
     first = chain.data.get("first_broken")
     row = AuditEvent.objects.filter(sequence=first).only("pk").first() if first else None
     return {"chain": chain, "first_broken_pk": row.pk if row else None}
+
+
+@register.filter
+def iso(moment) -> str:
+    """2026-12-01T23:29:51+00:00: to the second, with the offset."""
+    from releases.admin_audit import iso as iso_format
+
+    return iso_format(moment)
