@@ -12,7 +12,9 @@ Freshness across processes (several gunicorn workers; promotion runs in a Celery
 - every `FEED_METADATA_TTL_SECONDS` the bytes are re-read whatever the validators say (a safety
   net) and re-parsed only if their digest changed, so a large desktop-builds.json does not
   stall the worker for nothing.
-A failed refresh keeps the last good copy and records the error for /healthz.
+A failed refresh keeps the last good copy and records the error for /healthz. So does a file
+that reads but does not parse (truncated, not JSON, wrong shape): the feed keeps serving what
+it last parsed from that bucket, and /healthz says `degraded` until a good copy is back.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class ProductionMetadata:
     released_build_by_version: dict[str, str] = field(default_factory=dict)
     build_ids: frozenset[str] = frozenset()
     errors: tuple[str, ...] = ()
+    # Files that did not parse, served from the last good copy (a degraded feed, not a failed one).
+    stale: tuple[str, ...] = ()
     # releaseRedirections + {rule: build, buildId: latestReleaseBuildId}, parsed once.
     rules: tuple[Rule, ...] = ()
 
@@ -135,7 +139,11 @@ def _parse_json(raw: bytes | None, key: str, kind: type) -> tuple[Any, str | Non
 
 
 def metadata_build(
-    *, builds: list | None, releases: dict | None, errors: tuple[str, ...] = ()
+    *,
+    builds: list | None,
+    releases: dict | None,
+    errors: tuple[str, ...] = (),
+    stale: tuple[str, ...] = (),
 ) -> ProductionMetadata:
     """Index parsed `desktop-builds.json` / `desktop-releases.json` contents."""
     entries, by_version, ids = _index_builds(builds or [])
@@ -145,6 +153,7 @@ def metadata_build(
         released_build_by_version=by_version,
         build_ids=ids,
         errors=errors,
+        stale=stale,
         rules=_rules_of(releases or {}),
     )
 
@@ -171,6 +180,10 @@ class _Cache:
         self.digest = ""
         self.loaded_at = 0.0
         self.checked_at = 0.0
+        # The last copy of each file that parsed, and the bucket it came from (a reset of the
+        # buckets, as tests do, starts from nothing).
+        self.last_good: dict[str, Any] = {}
+        self.last_good_bucket: buckets.Bucket | None = None
 
 
 _cache = _Cache()
@@ -186,8 +199,37 @@ def _reload(bucket: buckets.Bucket, *, unless_digest: str | None = None) -> None
     digest = hashlib.sha256(b"\0".join(raw or b"-" for raw in raws)).hexdigest()
     # Parsing 100,000 builds holds the GIL for ~0.1 s: skip it when the bytes did not change.
     if digest != unless_digest:
-        _cache.snapshot = _metadata_parse(*raws)
+        _cache.snapshot = _parse_keeping_last_good(bucket, *raws)
         _cache.digest = digest
+
+
+def _parse_keeping_last_good(
+    bucket: buckets.Bucket, raw_builds: bytes | None, raw_releases: bytes | None
+) -> ProductionMetadata:
+    """Parse both files; one that is present but does not parse is replaced by its last good
+    copy from the same bucket, if any (a missing file is taken as it is: someone removed it)."""
+    if _cache.last_good_bucket is not bucket:
+        _cache.last_good, _cache.last_good_bucket = {}, bucket
+    parsed: dict[str, Any] = {}
+    errors: list[str] = []
+    stale: list[str] = []
+    for key, raw, kind in ((BUILDS_KEY, raw_builds, list), (RELEASES_KEY, raw_releases, dict)):
+        data, error = _parse_json(raw, key, kind)
+        if error is None:
+            _cache.last_good[key] = data
+        elif raw is not None and key in _cache.last_good:
+            logger.warning("%s; serving its last good copy", error)
+            data, error = _cache.last_good[key], None
+            stale.append(key)
+        parsed[key] = data
+        if error:
+            errors.append(error)
+    return metadata_build(
+        builds=parsed[BUILDS_KEY],
+        releases=parsed[RELEASES_KEY],
+        errors=tuple(errors),
+        stale=tuple(stale),
+    )
 
 
 def _refresh(now: float) -> None:
@@ -238,14 +280,19 @@ def metadata_invalidate() -> None:
         _cache.checked_at = 0.0
 
 
-def metadata_health() -> None:
-    """For /healthz: raise when production's JSON is missing or corrupt.
+def metadata_health() -> str | None:
+    """For /healthz: raise when production's JSON is missing or corrupt; a notice (degraded)
+    when a corrupt file is replaced by its last good copy.
 
     An empty production bucket is a fresh install waiting for its first promotion, not a fault.
     """
-    errors = metadata_get().errors
+    metadata = metadata_get()
+    errors = metadata.errors
     if not errors:
-        return
+        if metadata.stale:
+            names = " and ".join(metadata.stale)
+            return f"production's {names} does not parse; the feed serves its last good copy"
+        return None
     if all(error.endswith(": missing") for error in errors):
         if next(iter(buckets.production().list()), None) is None:
             return

@@ -246,6 +246,41 @@ def test_a_corrupt_builds_file_is_reported_and_direct_paths_keep_working(client,
     assert "desktop-builds.json: invalid JSON" in health["error"]
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "corrupt",
+    [b'{"latestReleaseBuildId": "b1', b"", b"[]", b"\xff\xfe"],
+    ids=["truncated", "empty", "wrong-shape", "not-utf8"],
+)
+def test_a_corrupt_releases_file_keeps_the_last_good_copy_served(client, prod, settings, corrupt):
+    """A truncated desktop-releases.json once made latest.yml and /download/mac 404 for
+    everyone: the feed now keeps what it last parsed from the bucket and /healthz is degraded."""
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML  # a good copy was parsed
+    prod.write_bytes("desktop-releases.json", corrupt)
+    metadata_invalidate()
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML
+    assert body(client.get("/update/latest.yml")) == b"version: 1.1.0 windows\n"
+    checks = client.get("/healthz").json()["checks"]
+    assert checks["feed_metadata"]["ok"] is True
+    assert "last good copy" in checks["feed_metadata"]["degraded"]
+    # A good copy written afterwards is served, and the notice goes away.
+    good = {"latestReleaseBuildId": "b100", "releaseRedirections": []}
+    prod.write_bytes("desktop-releases.json", json.dumps(good).encode())
+    metadata_invalidate()
+    assert body(client.get("/update/latest-mac.yml")) == b"version: 1.0.0\n"
+    assert "degraded" not in client.get("/healthz").json()["checks"]["feed_metadata"]
+
+
+@pytest.mark.django_db
+def test_a_corrupt_file_with_no_good_copy_before_it_fails_the_check(client, prod, settings):
+    prod.write_bytes("desktop-releases.json", b"{")
+    buckets.reset()  # a process that never parsed a good copy of this bucket
+    metadata_invalidate()
+    assert client.get("/update/latest-mac.yml").status_code == 404
+    health = health_details(client, settings)["feed_metadata"]
+    assert health["ok"] is False and "desktop-releases.json: invalid JSON" in health["error"]
+
+
 def health_details(client, settings) -> dict:
     """/healthz as an operator sees it (the error texts need the metrics token)."""
     settings.METRICS_TOKEN = "ops-token"
