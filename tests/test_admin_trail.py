@@ -108,7 +108,8 @@ def test_a_large_table_is_paged_from_the_estimate_without_counting_it(admin_clie
     with CaptureQueriesContext(connection) as queries:
         page = admin_client.get(reverse(f"admin:releases_{model}_changelist"))
     assert page.status_code == 200
-    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and table in q["sql"]]
+    # No COUNT(*) of the table (the audit list's per-build count of folded lines is indexed).
+    counts = [q["sql"] for q in queries if "COUNT(*)" in q["sql"].upper() and table in q["sql"]]
     assert counts == []
     assert page.context["cl"].result_count == 2_000_000
 
@@ -225,7 +226,7 @@ def test_the_build_page_costs_the_same_queries_for_many_files_and_events(
 def test_the_event_list_wraps_long_messages_and_links_each_release(admin_client):
     _, release = _github_reviewed_build()
     page = admin_client.get(reverse("admin:releases_auditevent_changelist")).content.decode()
-    assert '<span style="overflow-wrap:anywhere">alice requested changes</span>' in page
+    assert '<span class="audit-what" title="alice requested changes">' in page
     assert reverse("admin:releases_releaserequest_change", args=[release.pk]) in page
 
 

@@ -106,7 +106,9 @@ def _approve(instance: Instance, build_id: str) -> None:
         "from django.contrib.auth import get_user_model;"
         "from releases.models import ReleaseRequest;"
         "from releases.services.approvals import release_decide;"
+        "from django.contrib.auth.models import Group;"
         "user, _ = get_user_model().objects.get_or_create(username='sqlite-reviewer');"
+        "user.groups.add(Group.objects.get(name='approvers'));"
         f"release = ReleaseRequest.objects.get(build__build_id='{build_id}');"
         "print(release_decide(release=release, user=user, approve=True))"
     )
