@@ -14,7 +14,9 @@ from releases.validation import ID_RE
 
 
 class CanViewAdoption(permissions.BasePermission):
-    message = "needs the adoption.view_adoptioncount permission (reviewers, release managers)"
+    message = (
+        "needs the adoption.view_adoptioncount permission (auditors, approvers, release managers)"
+    )
 
     def has_permission(self, request, view):
         return bool(request.user and request.user.has_perm("adoption.view_adoptioncount"))

@@ -14,15 +14,15 @@ from rest_framework.authtoken.models import TokenProxy
 
 
 class BuildStatus(models.TextChoices):
-    RECEIVED = "received"
-    STAGING = "staging"
-    STAGED = "staged"
+    RECEIVED = "received", "received"
+    STAGING = "staging", "staging"
+    STAGED = "staged", "staged"
     IN_REVIEW = "in_review", "in review"
-    APPROVED = "approved"
-    LIVE = "live"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    CLOSED = "closed"
+    APPROVED = "approved", "approved"
+    LIVE = "live", "live"
+    FAILED = "failed", "failed"
+    REJECTED = "rejected", "rejected"
+    CLOSED = "closed", "closed"
 
 
 class Build(models.Model):
@@ -63,10 +63,12 @@ class Build(models.Model):
 
 
 class Verification(models.TextChoices):
-    PENDING = "pending"
-    VERIFIED = "verified"  # every hash and size the manifests give matched the staged bytes
-    UNCHECKED = "unchecked"  # staged, but no manifest names a hash for it (e.g. a blockmap)
-    MISMATCH = "mismatch"
+    PENDING = "pending", "pending"
+    # every hash and size the manifests give matched the staged bytes
+    VERIFIED = "verified", "verified"
+    # staged, but no manifest names a hash for it (e.g. a blockmap)
+    UNCHECKED = "unchecked", "unchecked"
+    MISMATCH = "mismatch", "mismatch"
 
 
 class BuildFile(models.Model):
@@ -135,21 +137,22 @@ class WebhookDelivery(models.Model):
 
 
 class ReleaseState(models.TextChoices):
-    PENDING = "pending"  # accepted; the build is being staged
+    PENDING = "pending", "pending"  # accepted; the build is being staged
     AWAITING_REVIEW = "awaiting_review", "awaiting review"  # staged, review not opened yet
     IN_REVIEW = "in_review", "in review"
     CHANGES_REQUESTED = "changes_requested", "changes requested"
-    APPROVED = "approved"
-    MERGED = "merged"
+    APPROVED = "approved", "approved"
+    MERGED = "merged", "merged"
     # GitHub: merged, but the head commit is not the one the last approving review covered
     # (REQUIRE_REVIEWED_HEAD keeps it out of production until a review covers it or it is
     # withdrawn).
     MERGED_UNREVIEWED = "merged_unreviewed", "merged with unreviewed commits"
-    LIVE = "live"
-    CLOSED = "closed"
-    REJECTED = "rejected"
-    FAILED = "failed"
-    WITHDRAWN = "withdrawn"  # a release manager took an accepted release out of the desired state
+    LIVE = "live", "live"
+    CLOSED = "closed", "closed"
+    REJECTED = "rejected", "rejected"
+    FAILED = "failed", "failed"
+    # a release manager took an accepted release out of the desired state
+    WITHDRAWN = "withdrawn", "withdrawn"
 
 
 class ReleaseRequest(models.Model):
@@ -169,10 +172,13 @@ class ReleaseRequest(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     release_info = models.JSONField(null=True, blank=True)
     state = models.CharField(max_length=30, choices=ReleaseState, default=ReleaseState.PENDING)
+    # The person who asked for it (opened the rollback, staged by hand); blank for a webhook.
+    # The two-person rule keeps them, and whoever retried it, from approving it.
+    requested_by = models.CharField(max_length=255, blank=True)
     failure_reason = models.TextField(blank=True)
     branch = models.CharField(max_length=255, blank=True)
-    pr_number = models.PositiveIntegerField(null=True, blank=True)
-    pr_url = models.URLField(max_length=500, blank=True)
+    pr_number = models.PositiveIntegerField("PR number", null=True, blank=True)
+    pr_url = models.URLField("PR URL", max_length=500, blank=True)
     merged_by = models.CharField(max_length=255, blank=True)
     merged_at = models.DateTimeField(null=True, blank=True)
     # GitHub: the PR's head commit when it was merged, and the commit its last approving review
@@ -355,9 +361,9 @@ class ApiToken(TokenProxy):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending"  # queued, or waiting for its next retry
-    DELIVERED = "delivered"
-    FAILED = "failed"  # out of retries, or refused for good (a 4xx, nobody to send to)
+    PENDING = "pending", "pending"  # queued, or waiting for its next retry
+    DELIVERED = "delivered", "delivered"
+    FAILED = "failed", "failed"  # out of retries, or refused for good (a 4xx, nobody to send to)
 
 
 class Notification(models.Model):

@@ -84,11 +84,11 @@ def promote(reason: str, actor: str = "") -> None:
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.reconcile")
-def reconcile() -> None:
-    """Periodic (beat) reconcile of production with the desired state."""
-    from releases.services.promotion import promotion_run
+def reconcile(actor: str = "") -> None:
+    """Reconcile production with the desired state: periodic (beat), or asked by `actor`."""
+    from releases.services.reconcile import reconcile_run
 
-    promotion_run(reason="reconcile", actor="reconcile (beat)")
+    reconcile_run(actor=actor)
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.staging_prune")
@@ -168,3 +168,11 @@ def cdn_purge_send(purge_id: int) -> None:
     from releases.services.cdn_purge import cdn_purge_attempt
 
     cdn_purge_attempt(purge_id=purge_id)
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.audit_check")
+def audit_check(actor: str = "") -> None:
+    """Periodic (beat), or asked for in the admin: verify the audit chain, record the result."""
+    from releases.services.audit import audit_chain_check
+
+    audit_chain_check(actor=actor or "audit check (beat)")

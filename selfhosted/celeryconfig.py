@@ -60,5 +60,9 @@ beat_schedule = {
         "schedule": float(settings.STAGING_LEASE_SECONDS),
     },
     "notify-sweep": {"task": "releases.tasks.notify_sweep", "schedule": 60.0},
+    "audit-check": {
+        "task": "releases.tasks.audit_check",
+        "schedule": float(settings.AUDIT_CHECK_INTERVAL_SECONDS),
+    },
 }
 timezone = "UTC"

@@ -131,7 +131,11 @@ def _record(*, payload: dict[str, Any], actor: str, platforms: list[str]) -> Rel
             build_id=payload["buildId"], defaults={"app_id": payload["appId"]}
         )
         release = ReleaseRequest.objects.create(
-            build=build, kind="release", payload=payload, release_info=payload.get("releaseInfo")
+            build=build,
+            kind="release",
+            payload=payload,
+            release_info=payload.get("releaseInfo"),
+            requested_by=actor,
         )
         # Staging by hand is how an operator retries a failed build: give it a fresh start.
         retried = lifecycle.move(build=build, build_step="retry")

@@ -47,6 +47,7 @@ def rollback_open(*, build: Build, actor: str) -> ReleaseRequest:
             kind="rollback",
             payload={"rollbackTo": build.build_id, "requestedBy": actor},
             release_info={"latestReleaseBuildId": build.build_id},
+            requested_by=actor,
         )
     if settings.REVIEW_BACKEND == "admin":
         event = Event(

@@ -155,20 +155,28 @@ def _from_database(*, production, excluded: frozenset[str] = frozenset()) -> Des
         .order_by("merged_at", "pk")
     )
     for release in accepted:
-        build = release.build
-        if release.kind == "release":
-            entries[build.build_id] = {
-                "id": build.build_id,
-                "version": build.version,
-                "createdAt": release.payload.get("buildEndedAt") or build.created_at.isoformat(),
-                "isReleased": True,
-            }
-        for key in ("latestReleaseBuildId", "releaseRedirections"):
-            if isinstance(release.release_info, dict) and key in release.release_info:
-                rules[key] = release.release_info[key]
-                had_rules = True
+        had_rules = release_apply(entries, rules, release=release) or had_rules
     return DesiredState(
         builds_json=json_bytes(list(entries.values())),
         releases_json=json_bytes(rules) if had_rules else None,
         source="approved releases",
     )
+
+
+def release_apply(entries: dict, rules: dict, *, release: ReleaseRequest) -> bool:
+    """Lay one accepted release over the control files' contents, in place: a release adds its
+    build's entry, and either kind sets the rules it carries. True when it set a rule."""
+    build = release.build
+    if release.kind == "release":
+        entries[build.build_id] = {
+            "id": build.build_id,
+            "version": build.version,
+            "createdAt": release.payload.get("buildEndedAt") or build.created_at.isoformat(),
+            "isReleased": True,
+        }
+    had_rules = False
+    for key in ("latestReleaseBuildId", "releaseRedirections"):
+        if isinstance(release.release_info, dict) and key in release.release_info:
+            rules[key] = release.release_info[key]
+            had_rules = True
+    return had_rules
