@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-dev services lint format bench clean
+.PHONY: run test test-fast install install-dev services lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: install
 ## make test: install, make sure PostgreSQL and Redis are up, lint, run the whole suite.
 test: install-dev services lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make test-fast: the same, without the tests marked slow (servers, workers, browsers).
+test-fast: install-dev services lint
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 services:
 	scripts/test-services.sh

@@ -5,7 +5,9 @@ at 64 keep-alive connections measures: a rule-resolved `latest-mac.yml`, a versi
 with 10 and with 100,000 builds in desktop-builds.json, and a 1 GiB download (MB/s, curl).
 nginx serves the file each feed request resolves to, so every ratio compares like with like.
 
-    .venv/bin/python bench/feed.py [--duration 10]
+    .venv/bin/python bench/feed.py [--duration 10] [--adoption-only]
+
+Then the feed alone with adoption counting off and on (README: Adoption), in the same run.
 
 Installs Debian's nginx and wrk with apt-get when they are missing.
 """
@@ -106,6 +108,7 @@ def start_gunicorn(data_dir: Path, port: int, **extra_env: str) -> subprocess.Po
         "CACHE_URL": "locmemcache://",
         "LOG_LEVEL": "WARNING",
         "DEBUG": "false",
+        "ADOPTION_COUNTING": "false",
         "PORT": str(port),
         "BIND_ADDRESS": "127.0.0.1",
         **extra_env,
@@ -113,7 +116,7 @@ def start_gunicorn(data_dir: Path, port: int, **extra_env: str) -> subprocess.Po
     env.pop("GUNICORN_CMD_ARGS", None)
     command = [sys.executable, "-m", "gunicorn", "-c", "selfhosted/gunicorn.conf.py",
                "selfhosted.wsgi"]  # fmt: skip
-    log = open(data_dir / "access.log", "wb")  # noqa: SIM115 - the child keeps it
+    log = open(data_dir / "access.log", "ab")  # noqa: SIM115 - the child keeps it
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log)
 
 
@@ -145,9 +148,10 @@ http {{
     return subprocess.Popen(["nginx", "-c", str(conf), "-p", str(data_dir)])
 
 
-def wrk(url: str, duration: int) -> dict:
+def wrk(url: str, duration: int, headers: tuple[str, ...] = ()) -> dict:
+    given = [part for header in headers for part in ("-H", header)]
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", url],
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", *given, url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -190,6 +194,9 @@ def row(name: str, ours: dict, nginx: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument(
+        "--adoption-only", action="store_true", help="only adoption counting off vs on"
+    )
     args = parser.parse_args()
     ensure_tools()
     with tempfile.TemporaryDirectory(prefix="bench-feed-") as tmp:
@@ -197,6 +204,9 @@ def main() -> None:
         data_dir.chmod(0o755)  # nginx's workers run as www-data
         print("preparing production data (1 GiB file) …", flush=True)
         bucket_dir = prepare(data_dir)
+        if args.adoption_only:
+            run_adoption(data_dir, args)
+            return
         ours_port, nginx_port = free_port(), free_port()
         app = start_gunicorn(data_dir, ours_port)
         nginx = start_nginx(data_dir, bucket_dir, nginx_port)
@@ -214,6 +224,48 @@ def main() -> None:
             nginx.terminate()
             app.wait(timeout=30)
             nginx.wait(timeout=30)
+        run_adoption(data_dir, args)
+
+
+STAGING_HEADER = "x-user-staging-id: 3b0c6b52-1d7e-4e8a-9c41-00004ccccccc"
+
+
+def run_adoption(data_dir: Path, args) -> None:
+    """The feed with adoption counting off and on, in turns (off, on, on, off) so that a drift
+    of the machine's load hits both alike; a 25% rollout rule is evaluated on every poll."""
+    releases = json.loads((data_dir / "buckets" / BUCKET / "desktop-releases.json").read_text())
+    rule = {"rule": "buildByPercentage", "buildId": "bmain", "percentage": 25}
+    releases["releaseRedirections"].append(rule)
+    (data_dir / "buckets" / BUCKET / "desktop-releases.json").write_text(json.dumps(releases))
+    env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING",
+           "DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite3'}"}  # fmt: skip
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    best = {"off": [], "on": []}
+    for order in (("off", "on"), ("on", "off")):
+        for mode in order:
+            port = free_port()
+            flags = {"ADOPTION_COUNTING": "true" if mode == "on" else "false",
+                     "ADOPTION_FLUSH_SECONDS": "2"}  # fmt: skip
+            app = start_gunicorn(data_dir, port, **flags)
+            try:
+                url = f"http://127.0.0.1:{port}/update/latest-mac.yml"
+                wait_for(url, app)
+                wrk(url, 2, (STAGING_HEADER,))
+                best[mode].append(wrk(url, args.duration, (STAGING_HEADER,)))
+            finally:
+                app.terminate()
+                app.wait(timeout=30)
+    off = max(best["off"], key=lambda r: r["rps"])
+    on = max(best["on"], key=lambda r: r["rps"])
+    for mode, result in (("off", off), ("on", on)):
+        print(f"latest-mac.yml, 25% rollout, counting {mode:<3} {result['rps']:>7.0f} req/s "
+              f"p50 {result['p50']:>5.2f} ms p99 {result['p99']:>6.2f} ms "
+              f"errors {result['errors']}", flush=True)  # fmt: skip
+    print(
+        f"adoption counting on keeps {on['rps'] / off['rps']:.1%} of the throughput "
+        "(best of two runs each)",
+        flush=True,
+    )
 
 
 def run_cases(ours: str, nginx: str, bucket_dir: Path, duration: int) -> None:

@@ -12,7 +12,9 @@ Freshness across processes (several gunicorn workers; promotion runs in a Celery
 - every `FEED_METADATA_TTL_SECONDS` the bytes are re-read whatever the validators say (a safety
   net) and re-parsed only if their digest changed, so a large desktop-builds.json does not
   stall the worker for nothing.
-A failed refresh keeps the last good copy and records the error for /healthz.
+A failed refresh keeps the last good copy and records the error for /healthz. So does a file
+that reads but does not parse (truncated, not JSON, wrong shape): the feed keeps serving what
+it last parsed from that bucket, and /healthz says `degraded` until a good copy is back.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -49,10 +52,15 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 class Rule:
     """One parsed entry of `releaseRedirections` (or the implicit latest-build rule)."""
 
-    kind: str  # build | buildByIp | buildByPlatform
+    kind: str  # build | buildByIp | buildByPlatform | buildByPercentage
     build_id: str
     ips: frozenset[IPAddress] = frozenset()
     platforms: frozenset[str] = frozenset()
+    # buildByPercentage: its percentage, schedule ((epoch seconds, percentage), by time), and
+    # whether it names no platforms (then it applies to every manifest, like buildByIp).
+    percentage: float = 0.0
+    schedule: tuple[tuple[float, float], ...] = ()
+    all_platforms: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class ProductionMetadata:
     released_build_by_version: dict[str, str] = field(default_factory=dict)
     build_ids: frozenset[str] = frozenset()
     errors: tuple[str, ...] = ()
+    # Files that did not parse, served from the last good copy (a degraded feed, not a failed one).
+    stale: tuple[str, ...] = ()
     # releaseRedirections + {rule: build, buildId: latestReleaseBuildId}, parsed once.
     rules: tuple[Rule, ...] = ()
 
@@ -93,7 +103,50 @@ def _parse_rule(raw: Any) -> Rule | None:
     if kind == "buildByPlatform" and isinstance(raw.get("platforms"), list):
         platforms = frozenset(p for p in raw["platforms"] if p in PLATFORMS)
         return Rule("buildByPlatform", build_id, platforms=platforms)
+    if kind == "buildByPercentage":
+        return _percentage_rule(raw, build_id)
     return None  # appByIp and unknown rules are ignored (SPEC §8)
+
+
+def _percentage(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value <= 100 else None
+
+
+def _schedule_step(raw: Any) -> tuple[float, float] | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("at"), str):
+        return None
+    try:
+        at = datetime.fromisoformat(raw["at"])
+    except ValueError:
+        return None
+    percentage = _percentage(raw.get("percentage"))
+    if at.tzinfo is None or percentage is None:
+        return None
+    return at.timestamp(), percentage
+
+
+def _percentage_rule(raw: dict, build_id: str) -> Rule | None:
+    """A rule the feed cannot read fully is dropped (it matches nobody): desired-state
+    validation refuses such a file before it reaches production anyway."""
+    percentage = _percentage(raw.get("percentage"))
+    platforms, schedule = raw.get("platforms"), raw.get("schedule", [])
+    if percentage is None or not isinstance(schedule, list):
+        return None
+    if platforms is not None and not isinstance(platforms, list):
+        return None
+    steps = [_schedule_step(step) for step in schedule]
+    if None in steps:
+        return None
+    return Rule(
+        "buildByPercentage",
+        build_id,
+        platforms=frozenset(p for p in platforms or () if p in PLATFORMS),
+        percentage=percentage,
+        schedule=tuple(sorted(steps)),  # type: ignore[arg-type]
+        all_platforms=platforms is None,
+    )
 
 
 def _rules_of(releases: dict) -> tuple[Rule, ...]:
@@ -136,7 +189,11 @@ def _parse_json(raw: bytes | None, key: str, kind: type) -> tuple[Any, str | Non
 
 
 def metadata_build(
-    *, builds: list | None, releases: dict | None, errors: tuple[str, ...] = ()
+    *,
+    builds: list | None,
+    releases: dict | None,
+    errors: tuple[str, ...] = (),
+    stale: tuple[str, ...] = (),
 ) -> ProductionMetadata:
     """Index parsed `desktop-builds.json` / `desktop-releases.json` contents."""
     entries, by_version, ids = _index_builds(builds or [])
@@ -146,6 +203,7 @@ def metadata_build(
         released_build_by_version=by_version,
         build_ids=ids,
         errors=errors,
+        stale=stale,
         rules=_rules_of(releases or {}),
     )
 
@@ -174,6 +232,10 @@ class _Cache:
         self.checked_at = 0.0
         # Moves each time a different snapshot is loaded: what `cdn.memory` keys its memos on.
         self.generation = 0
+        # The last copy of each file that parsed, and the bucket it came from (a reset of the
+        # buckets, as tests do, starts from nothing).
+        self.last_good: dict[str, Any] = {}
+        self.last_good_bucket: buckets.Bucket | None = None
 
 
 _cache = _Cache()
@@ -194,13 +256,42 @@ def _reload(bucket: buckets.Bucket, *, unless_digest: str | None = None) -> None
     digest = hashlib.sha256(b"\0".join(raw or b"-" for raw in raws)).hexdigest()
     # Parsing 100,000 builds holds the GIL for ~0.1 s: skip it when the bytes did not change.
     if digest != unless_digest:
-        _cache.snapshot = _metadata_parse(*raws)
+        _cache.snapshot = _parse_keeping_last_good(bucket, *raws)
         _cache.digest = digest
         _cache.generation += 1
         # 100,000 builds are millions of long-lived objects; left in the collector's young
         # generations, each full collection walks them all (pauses of ~100 ms on every worker).
         # Parked in the permanent generation, refcounting still frees them after the next load.
         gc.freeze()
+
+
+def _parse_keeping_last_good(
+    bucket: buckets.Bucket, raw_builds: bytes | None, raw_releases: bytes | None
+) -> ProductionMetadata:
+    """Parse both files; one that is present but does not parse is replaced by its last good
+    copy from the same bucket, if any (a missing file is taken as it is: someone removed it)."""
+    if _cache.last_good_bucket is not bucket:
+        _cache.last_good, _cache.last_good_bucket = {}, bucket
+    parsed: dict[str, Any] = {}
+    errors: list[str] = []
+    stale: list[str] = []
+    for key, raw, kind in ((BUILDS_KEY, raw_builds, list), (RELEASES_KEY, raw_releases, dict)):
+        data, error = _parse_json(raw, key, kind)
+        if error is None:
+            _cache.last_good[key] = data
+        elif raw is not None and key in _cache.last_good:
+            logger.warning("%s; serving its last good copy", error)
+            data, error = _cache.last_good[key], None
+            stale.append(key)
+        parsed[key] = data
+        if error:
+            errors.append(error)
+    return metadata_build(
+        builds=parsed[BUILDS_KEY],
+        releases=parsed[RELEASES_KEY],
+        errors=tuple(errors),
+        stale=tuple(stale),
+    )
 
 
 def _refresh(now: float) -> None:
@@ -252,14 +343,19 @@ def metadata_invalidate() -> None:
         _cache.generation += 1
 
 
-def metadata_health() -> None:
-    """For /healthz: raise when production's JSON is missing or corrupt.
+def metadata_health() -> str | None:
+    """For /healthz: raise when production's JSON is missing or corrupt; a notice (degraded)
+    when a corrupt file is replaced by its last good copy.
 
     An empty production bucket is a fresh install waiting for its first promotion, not a fault.
     """
-    errors = metadata_get().errors
+    metadata = metadata_get()
+    errors = metadata.errors
     if not errors:
-        return
+        if metadata.stale:
+            names = " and ".join(metadata.stale)
+            return f"production's {names} does not parse; the feed serves its last good copy"
+        return None
     if all(error.endswith(": missing") for error in errors):
         if next(iter(buckets.production().list()), None) is None:
             return

@@ -8,8 +8,10 @@ as linux, and the `latest-build-<id>-<platform>.yml` transform works at any dept
 from __future__ import annotations
 
 import re
+import time
 
 from cdn.metadata import PLATFORMS, ProductionMetadata, Rule, parse_ip
+from cdn.rollout import cohort_position, in_cohort, percentage_in_force
 
 MANIFEST_SUFFIXES = (".json", ".yml")
 # Same pattern as the original: exactly three numeric parts right before the extension.
@@ -51,10 +53,18 @@ def platform_of(path: str) -> str | None:
     return None
 
 
-def _rule_target(rules: tuple[Rule, ...], *, path: str, client_ip: str | None) -> str | None:
+def _rule_target(
+    rules: tuple[Rule, ...],
+    *,
+    path: str,
+    client_ip: str | None,
+    staging_id: str | None,
+    now: float | None,
+) -> str | None:
     """Walk the rules in order; later matches override earlier ones, except `build`."""
     address = parse_ip(client_ip) if client_ip is not None else None
     platform = platform_of(path)
+    position = cohort_position(staging_id)
     target: str | None = None
     for rule in rules:
         if rule.kind == "build":
@@ -65,7 +75,17 @@ def _rule_target(rules: tuple[Rule, ...], *, path: str, client_ip: str | None) -
         elif rule.kind == "buildByPlatform":
             if platform in PLATFORMS and platform in rule.platforms:
                 target = rule.build_id
+        elif rule.kind == "buildByPercentage":
+            if _in_rollout(rule, platform=platform, position=position, now=now):
+                target = rule.build_id
     return target
+
+
+def _in_rollout(rule: Rule, *, platform: str | None, position: float | None, now) -> bool:
+    if position is None or not (rule.all_platforms or platform in rule.platforms):
+        return False
+    moment = time.time() if now is None else now
+    return in_cohort(position, percentage_in_force(rule.percentage, rule.schedule, now=moment))
 
 
 def transform_latest_build_path(path: str) -> str:
@@ -73,14 +93,25 @@ def transform_latest_build_path(path: str) -> str:
     return LATEST_BUILD_RE.sub(lambda m: f"{m[1] or ''}latest-{m[3]}-build-{m[2]}.yml", path)
 
 
-def resolve_key(*, path: str, metadata: ProductionMetadata, client_ip: str | None) -> str:
-    """The production key for a decoded feed path. `client_ip=None`: IP rules do not apply."""
+def resolve_key(
+    *,
+    path: str,
+    metadata: ProductionMetadata,
+    client_ip: str | None,
+    staging_id: str | None = None,
+    now: float | None = None,
+) -> str:
+    """The production key for a decoded feed path. `client_ip=None`: IP rules do not apply;
+    `staging_id=None` (download links, no header): percentage rules do not apply. `now` (epoch
+    seconds, default the clock) is when rollout schedules are read."""
     if not is_manifest(path) or "-build-" in path:
         key = path
     elif (version := version_of(path)) is not None:
         build_id = metadata.released_build_by_version.get(version)
         key = build_path(path, build_id) if build_id else path
     else:
-        target = _rule_target(metadata.rules, path=path, client_ip=client_ip)
+        target = _rule_target(
+            metadata.rules, path=path, client_ip=client_ip, staging_id=staging_id, now=now
+        )
         key = build_path(path, target) if target else path
     return transform_latest_build_path(key)

@@ -8,6 +8,7 @@ from urllib.parse import unquote_to_bytes
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
+from adoption.counting import count_feed
 from cdn.clientip import client_ip
 from cdn.metadata import metadata_get
 from cdn.resolve import resolve_key
@@ -73,11 +74,18 @@ def _feed(request: HttpRequest, path: str) -> HttpResponse:
             # ever have, so "not found", as the original answers.
             return _text(404, "Not Found")
         return _text(400, "Bad Request: invalid path")
-    key = resolve_key(path=path, metadata=metadata_get(), client_ip=client_ip(request))
-    return serve_object(
+    key = resolve_key(
+        path=path,
+        metadata=metadata_get(),
+        client_ip=client_ip(request),
+        staging_id=request.META.get("HTTP_X_USER_STAGING_ID"),
+    )
+    response = serve_object(
         request,
         bucket=buckets.production(),
         key=key,
         filename=feed_filename(key),
         cache_control=cache_control_for(key),
     )
+    count_feed(request, path=path, key=key, status=response.status_code)
+    return response

@@ -16,6 +16,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from adoption.counting import count_link
 from cdn.serving import serve_object
 from downloads.choose import PARAMETER, ChoiceError, Route
 from downloads.services import Resolved, download_resolve
@@ -52,6 +53,10 @@ def download(request: HttpRequest, **params: str) -> HttpResponse:
             # Public data, no credentials: any website may read it from its own pages.
             response["Access-Control-Allow-Origin"] = "*"
         else:
+            if request.method == "GET":
+                count_link(
+                    platform=resolved.choice.platform, artifact=resolved.choice.artifact_name
+                )
             response = serve_object(
                 request,
                 bucket=buckets.production(),

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import OuterRef, Subquery
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
+from releases.admin_audit import AuditEventAdmin
 from releases.admin_support import (
     EstimatedCountPaginator,
     events_table,
@@ -25,9 +30,12 @@ from releases.models import (
     AuditEvent,
     Build,
     BuildFile,
+    BuildStatus,
     CdnPurge,
     Notification,
     ReleaseRequest,
+    ReleaseState,
+    Verification,
     WebhookDelivery,
 )
 
@@ -36,11 +44,17 @@ def _pretty(value) -> str:
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2))
 
 
+# States of a release request whose review never opened.
+NEVER_REVIEWED = (ReleaseState.PENDING, ReleaseState.AWAITING_REVIEW, ReleaseState.FAILED)
+
+
 def _pr_or_admin(release: ReleaseRequest) -> str:
     if release.pr_url:
         return format_html('pull request <a href="{}">#{}</a>', release.pr_url, release.pr_number)
     if release.branch:
         return format_html("branch {}, no pull request recorded", release.branch)
+    if release.state in NEVER_REVIEWED:
+        return "never reached review"
     return "reviewed in the admin"
 
 
@@ -116,7 +130,7 @@ class BuildAdmin(ReadOnlyAdmin):
     list_display = [
         "build_id",
         "version",
-        "status",
+        "status_label",
         "platform_list",
         "pr_link",
         "created_at",
@@ -142,12 +156,15 @@ class BuildAdmin(ReadOnlyAdmin):
         ),
         ("Times", {"fields": ["created_at", "staged_at", "live_at", "updated_at"]}),
         ("Review", {"fields": ["pull_requests", "reviews"]}),
+        ("Adoption (last 24 hours)", {"fields": ["adoption"]}),
         ("Webhook payload (latest release request)", {"fields": ["payload"]}),
     ]
-    readonly_fields = ["platform_list", "payload", "pull_requests", "reviews"]
+    readonly_fields = ["platform_list", "payload", "pull_requests", "reviews", "adoption"]
     # The timeline comes last, after the files and release requests (see the template).
     change_form_template = "admin/releases/build/change_form.html"
-    actions = ["rollback_to_build", "reconcile_production"]
+    # Production now above the list, and "Reconcile production now" as a button (no ticking).
+    change_list_template = "admin/releases/build/change_list.html"
+    actions = ["rollback_to_build"]
 
     @admin.action(description="Open a rollback to this live build", permissions=["rollback"])
     def rollback_to_build(self, request, queryset):
@@ -165,15 +182,57 @@ class BuildAdmin(ReadOnlyAdmin):
     def has_rollback_permission(self, request):
         return request.user.has_perm("releases.rollback_build")
 
-    @admin.action(description="Reconcile production now", permissions=["reconcile"])
-    def reconcile_production(self, request, queryset):
-        from releases import tasks
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.reconcile_view)
+        reconcile = path("reconcile/", view, name="releases_build_reconcile")
+        return [reconcile, *super().get_urls()]
 
-        tasks.reconcile.delay()
+    def reconcile_view(self, request):
+        """POST: queue a reconcile, recorded with the user's name (even when in sync)."""
+        from releases.services.reconcile import reconcile_request
+
+        if request.method != "POST" or not self.has_reconcile_permission(request):
+            raise PermissionDenied
+        reconcile_request(actor=request.user.get_username())
         self.message_user(request, "reconcile queued; its result appears in the audit trail")
+        return HttpResponseRedirect(reverse("admin:releases_build_changelist"))
 
     def has_reconcile_permission(self, request):
         return request.user.has_perm("releases.reconcile_production")
+
+    @admin.display(description="served to")
+    def adoption(self, obj):
+        from adoption.services import adoption_summary, day_ago
+
+        numbers = adoption_summary(build_id=obj.build_id, since=day_ago())
+        return (
+            f"{numbers['unique_installs']} installs, {numbers['polls']} polls, "
+            f"{numbers['full_downloads']} full and {numbers['differential_downloads']} "
+            "differential (ranged) downloads"
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        from releases.selectors import production_now
+
+        extra = {
+            "production_now": production_now(),
+            "can_reconcile": self.has_reconcile_permission(request),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra)
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, obj):
+        if obj.status != BuildStatus.FAILED:
+            return obj.get_status_display()
+        if obj.mismatches:
+            return format_html('<b style="color:#ba2121">failed: hash mismatch</b>')
+        reason = obj.failure_reason.strip().splitlines()[0] if obj.failure_reason else "unknown"
+        return format_html(
+            '<span style="color:#ba2121" title="{}">failed: {}</span>',
+            obj.failure_reason,
+            Truncator(reason).chars(70),
+        )
 
     @admin.display(description="payload")
     def payload(self, obj):
@@ -195,6 +254,7 @@ class BuildAdmin(ReadOnlyAdmin):
             .annotate(
                 latest_pr_url=Subquery(newest.values("pr_url")[:1]),
                 latest_pr_number=Subquery(newest.values("pr_number")[:1]),
+                mismatches=Count("files", filter=Q(files__verification=Verification.MISMATCH)),
             )
         )
 
@@ -207,6 +267,7 @@ class BuildAdmin(ReadOnlyAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["timeline"] = events_table(obj.events.order_by("sequence"))
+            context["mismatched"] = obj.files.filter(verification=Verification.MISMATCH)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="pull requests")
@@ -275,38 +336,80 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
         "build",
         "kind",
         "state",
+        "requested_by",
         "pr_number",
         "merged_by",
         "created_at",
         "live_at",
     ]
     list_filter = ["state", "kind"]
-    search_fields = ["build__build_id", "build__version", "pr_number", "merged_by"]
-    list_select_related = ["build"]
-    readonly_fields = ["payload_pretty", "reviews", "timeline"]
-    exclude = ["payload"]
-    actions = [
-        "retry_review",
-        "retry_staging",
-        "approve_releases",
-        "reject_releases",
-        "withdraw_releases",
+    search_fields = [
+        "build__build_id",
+        "build__version",
+        "pr_number",
+        "merged_by",
+        "requested_by",
     ]
+    list_select_related = ["build"]
+    # The review page (summary, diff, verification, reviews, decision, timeline) comes first;
+    # these raw fields follow it.
+    change_form_template = "admin/releases/releaserequest/change_form.html"
+    fieldsets = [
+        (
+            "Details",
+            {
+                "fields": [
+                    "build",
+                    "kind",
+                    "state",
+                    "failure_reason",
+                    "requested_by",
+                    "release_info_pretty",
+                    "branch",
+                    "pr_number",
+                    "pr_url",
+                    "merged_by",
+                    "merged_at",
+                    "merged_head_sha",
+                    "reviewed_head_sha",
+                    "delivery",
+                    "created_at",
+                    "updated_at",
+                    "live_at",
+                ]
+            },
+        ),
+        ("Webhook payload", {"fields": ["payload_pretty"], "classes": ["collapse"]}),
+    ]
+    readonly_fields = ["payload_pretty", "release_info_pretty", "created_at", "updated_at"]
+    actions = ["retry_review", "retry_staging", "approve_releases", "withdraw_releases"]
+
+    def get_urls(self):
+        from releases.admin_review import decide_view
+
+        view = self.admin_site.admin_view(lambda request, object_id: decide_view(
+            self, request, object_id))  # fmt: skip
+        decide = path("<path:object_id>/decide/", view, name="releases_releaserequest_decide")
+        return [decide, *super().get_urls()]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            from releases.admin_review import review_context
+
+            review = review_context(request, obj)
+            review["platforms"] = list(
+                zip(review["preview"].before, review["preview"].after, strict=True)
+            )
+            context["review"] = review
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="release info")
+    def release_info_pretty(self, obj):
+        return _pretty(obj.release_info)
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
         return _pretty(obj.payload)
-
-    @admin.display(description="reviews")
-    def reviews(self, obj):
-        return reviews_table(
-            approvals=obj.approvals.select_related("user"),
-            review_events=obj.events.filter(kind__startswith="github.review_"),
-        )
-
-    @admin.display(description="events")
-    def timeline(self, obj):
-        return events_table(obj.events.order_by("sequence"))
 
     @admin.action(description="Retry opening the review (PR)", permissions=["retry_review"])
     def retry_review(self, request, queryset):
@@ -340,25 +443,22 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Approve (admin review)", permissions=["approve"])
     def approve_releases(self, request, queryset):
-        self._decide(request, queryset, approve=True)
-
-    @admin.action(description="Reject (admin review)", permissions=["approve"])
-    def reject_releases(self, request, queryset):
-        self._decide(request, queryset, approve=False)
-
-    def _decide(self, request, queryset, *, approve: bool) -> None:
+        """Approve from the list (rejecting needs a reason: use the release's page)."""
         from releases.services.approvals import DecisionRefused, release_decide
 
         for release in queryset:
             try:
-                outcome = release_decide(release=release, user=request.user, approve=approve)
+                outcome = release_decide(release=release, user=request.user, approve=True)
             except DecisionRefused as exc:
                 self.message_user(request, f"{release}: {exc}", level=messages.WARNING)
                 continue
             self.message_user(request, f"{release}: {outcome}")
 
     def has_approve_permission(self, request):
-        return request.user.has_perm("releases.approve_release")
+        # GitHub mode: decisions are made on the pull request, so none are offered here.
+        return settings.REVIEW_BACKEND == "admin" and request.user.has_perm(
+            "releases.approve_release"
+        )
 
     @admin.action(description="Withdraw (take out of the desired state)", permissions=["withdraw"])
     def withdraw_releases(self, request, queryset):
@@ -386,15 +486,22 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(Approval)
 class ApprovalAdmin(ReadOnlyAdmin):
-    list_display = ["release", "user", "approved", "created_at"]
+    list_display = ["release", "user", "approved", "comment_short", "created_at"]
+    list_filter = ["approved", "created_at", "user"]
+    search_fields = ["release__build__build_id", "user__username", "comment"]
     list_select_related = ["release__build", "user"]
+
+    @admin.display(description="comment")
+    def comment_short(self, obj):
+        return Truncator(obj.comment).chars(80) or "-"
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "source", "event", "received_at"]
     list_filter = ["source", "event"]
-    search_fields = ["delivery_key"]
+    # By build id: the release request a ToDesktop delivery became.
+    search_fields = ["delivery_key", "release__build__build_id"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     exclude = ["body"]
@@ -413,45 +520,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
             return format_html("<pre>{}</pre>", obj.body_text)
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["sequence", "created_at", "kind", "actor", "build", "release_link", "what"]
-    list_filter = ["kind", "created_at"]
-    search_fields = ["message", "actor", "build__build_id"]
-    list_select_related = ["build"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    fields = [
-        "sequence",
-        "created_at",
-        "kind",
-        "message",
-        "actor",
-        "url",
-        "build",
-        "release",
-        "data_pretty",
-        "previous_hash",
-        "hash",
-    ]
-    readonly_fields = fields
-
-    @admin.display(description="data")
-    def data_pretty(self, obj):
-        return _pretty(obj.data)
-
-    @admin.display(description="release")
-    def release_link(self, obj):
-        if not obj.release_id:
-            return "-"
-        url = reverse("admin:releases_releaserequest_change", args=[obj.release_id])
-        return format_html('<a href="{}">#{}</a>', url, obj.release_id)
-
-    @admin.display(description="what")
-    def what(self, obj):
-        # Messages carry hashes and file names without spaces: let them wrap so that the
-        # column stays on screen beside the filters.
-        return format_html('<span style="overflow-wrap:anywhere">{}</span>', obj.message)
+# The audit list and event page (newest first, folded staging lines, chain status).
+admin.site.register(AuditEvent, AuditEventAdmin)
 
 
 @admin.register(Notification)

@@ -1,7 +1,7 @@
 """Read-only JSON API for builds, files, release requests and audit events (SPEC §11).
 
 Token-authenticated (`Authorization: Token <key>`), paginated, filterable; the schema is at
-`/api/schema/`. Users need the matching `view_*` permission (the `reviewers` group has them).
+`/api/schema/`. Users need the matching `view_*` permission (the `auditors` group has them).
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class ReleaseRequestSerializer(serializers.ModelSerializer):
             "state",
             "failure_reason",
             "release_info",
+            "requested_by",
             "branch",
             "pr_number",
             "pr_url",
@@ -182,6 +183,37 @@ class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
             *review_retry(releases=[release], actor=request.user.get_username())
         )
 
+    @action(detail=True, methods=["post"], permission_classes=[_needs("releases.approve_release")])
+    def approve(self, request, pk=None):
+        """Approve (admin review). Body: `{"comment": "..."}` (optional). 200 when recorded,
+        409 with the reason when refused (two-person rule, already decided, not in review)."""
+        return self._decide(request, approve=True)
+
+    @action(detail=True, methods=["post"], permission_classes=[_needs("releases.approve_release")])
+    def reject(self, request, pk=None):
+        """Reject (admin review). Body: `{"comment": "<reason>"}` (required). 200 when
+        recorded, 400 without a reason, 409 with the reason when refused."""
+        return self._decide(request, approve=False)
+
+    def _decide(self, request, *, approve: bool) -> Response:
+        from releases.services.approvals import DecisionRefused, release_decide
+
+        release = self.get_object()
+        body = request.data if isinstance(request.data, dict) else {}
+        comment = body.get("comment", "")
+        if not isinstance(comment, str):
+            return Response({"error": "comment must be a string"}, status=400)
+        if not approve and not comment.strip():
+            return Response({"error": "a reason is required to reject"}, status=400)
+        try:
+            outcome = release_decide(
+                release=release, user=request.user, approve=approve, comment=comment
+            )
+        except DecisionRefused as exc:
+            return Response({"error": f"not recorded: {exc}"}, status=409)
+        release.refresh_from_db()
+        return Response({"outcome": outcome, "release": self.get_serializer(release).data})
+
     @action(
         detail=True,
         methods=["post"],
@@ -214,10 +246,11 @@ class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
 @api_view(["POST"])
 @permission_classes([_needs("releases.reconcile_production")])
 def reconcile(request):
-    """Queue a reconcile of production with the desired state; its result is audited."""
-    from releases import tasks
+    """Queue a reconcile of production with the desired state; the request and its result
+    are audited with the caller's name."""
+    from releases.services.reconcile import reconcile_request
 
-    tasks.reconcile.delay()
+    reconcile_request(actor=request.user.get_username())
     return Response({"queued": 1}, status=status.HTTP_202_ACCEPTED)
 
 

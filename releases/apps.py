@@ -18,3 +18,7 @@ class ReleasesConfig(AppConfig):
         # `migrate` sets up storage with the schema: a fresh filesystem install gets its bucket
         # directories there, so /healthz (which never creates anything) is green from the start.
         post_migrate.connect(_buckets_prepare, sender=self)
+        # Logins, tokens, users, groups and permissions go into the audit trail.
+        from releases import signals
+
+        signals.connect()

@@ -14,15 +14,15 @@ from rest_framework.authtoken.models import TokenProxy
 
 
 class BuildStatus(models.TextChoices):
-    RECEIVED = "received"
-    STAGING = "staging"
-    STAGED = "staged"
+    RECEIVED = "received", "received"
+    STAGING = "staging", "staging"
+    STAGED = "staged", "staged"
     IN_REVIEW = "in_review", "in review"
-    APPROVED = "approved"
-    LIVE = "live"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    CLOSED = "closed"
+    APPROVED = "approved", "approved"
+    LIVE = "live", "live"
+    FAILED = "failed", "failed"
+    REJECTED = "rejected", "rejected"
+    CLOSED = "closed", "closed"
 
 
 class Build(models.Model):
@@ -38,6 +38,10 @@ class Build(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     staged_at = models.DateTimeField(null=True, blank=True)
     live_at = models.DateTimeField(null=True, blank=True)
+    # The staging lease (releases.services.lifecycle): the release whose run stages the build,
+    # and when that run last said it is alive. Set only while the build is `staging`.
+    lease_holder = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    lease_renewed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -59,10 +63,12 @@ class Build(models.Model):
 
 
 class Verification(models.TextChoices):
-    PENDING = "pending"
-    VERIFIED = "verified"  # every hash and size the manifests give matched the staged bytes
-    UNCHECKED = "unchecked"  # staged, but no manifest names a hash for it (e.g. a blockmap)
-    MISMATCH = "mismatch"
+    PENDING = "pending", "pending"
+    # every hash and size the manifests give matched the staged bytes
+    VERIFIED = "verified", "verified"
+    # staged, but no manifest names a hash for it (e.g. a blockmap)
+    UNCHECKED = "unchecked", "unchecked"
+    MISMATCH = "mismatch", "mismatch"
 
 
 class BuildFile(models.Model):
@@ -131,21 +137,22 @@ class WebhookDelivery(models.Model):
 
 
 class ReleaseState(models.TextChoices):
-    PENDING = "pending"  # accepted; the build is being staged
+    PENDING = "pending", "pending"  # accepted; the build is being staged
     AWAITING_REVIEW = "awaiting_review", "awaiting review"  # staged, review not opened yet
     IN_REVIEW = "in_review", "in review"
     CHANGES_REQUESTED = "changes_requested", "changes requested"
-    APPROVED = "approved"
-    MERGED = "merged"
+    APPROVED = "approved", "approved"
+    MERGED = "merged", "merged"
     # GitHub: merged, but the head commit is not the one the last approving review covered
     # (REQUIRE_REVIEWED_HEAD keeps it out of production until a review covers it or it is
     # withdrawn).
     MERGED_UNREVIEWED = "merged_unreviewed", "merged with unreviewed commits"
-    LIVE = "live"
-    CLOSED = "closed"
-    REJECTED = "rejected"
-    FAILED = "failed"
-    WITHDRAWN = "withdrawn"  # a release manager took an accepted release out of the desired state
+    LIVE = "live", "live"
+    CLOSED = "closed", "closed"
+    REJECTED = "rejected", "rejected"
+    FAILED = "failed", "failed"
+    # a release manager took an accepted release out of the desired state
+    WITHDRAWN = "withdrawn", "withdrawn"
 
 
 class ReleaseRequest(models.Model):
@@ -157,16 +164,21 @@ class ReleaseRequest(models.Model):
     )
     kind = models.CharField(
         max_length=20,
-        choices=[("release", "release"), ("rollback", "rollback")],
+        # halt: the review record of a staged rollout a release manager halted (README: Staged
+        # rollouts); it brings the desired state in line with production.
+        choices=[("release", "release"), ("rollback", "rollback"), ("halt", "halt")],
         default="release",
     )
     payload = models.JSONField(default=dict, blank=True)
     release_info = models.JSONField(null=True, blank=True)
     state = models.CharField(max_length=30, choices=ReleaseState, default=ReleaseState.PENDING)
+    # The person who asked for it (opened the rollback, staged by hand); blank for a webhook.
+    # The two-person rule keeps them, and whoever retried it, from approving it.
+    requested_by = models.CharField(max_length=255, blank=True)
     failure_reason = models.TextField(blank=True)
     branch = models.CharField(max_length=255, blank=True)
-    pr_number = models.PositiveIntegerField(null=True, blank=True)
-    pr_url = models.URLField(max_length=500, blank=True)
+    pr_number = models.PositiveIntegerField("PR number", null=True, blank=True)
+    pr_url = models.URLField("PR URL", max_length=500, blank=True)
     merged_by = models.CharField(max_length=255, blank=True)
     merged_at = models.DateTimeField(null=True, blank=True)
     # GitHub: the PR's head commit when it was merged, and the commit its last approving review
@@ -186,6 +198,37 @@ class ReleaseRequest(models.Model):
 
     def __str__(self) -> str:
         return f"release #{self.pk} of {self.build.build_id}"
+
+
+class RolloutHalt(models.Model):
+    """A staged rollout (`buildByPercentage`) a release manager stopped from the admin.
+
+    Production's cohort is 0% from the moment it is recorded. Until the desired state carries
+    it too (its review record, `release`, merged or approved), every promotion and reconcile
+    lays it over the desired state, so nothing undoes it; `settled_at` marks that moment.
+    Written only by `releases.services.rollouts`.
+    """
+
+    build_id = models.CharField("halted build", max_length=64, db_index=True)
+    actor = models.CharField(max_length=255)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    release = models.ForeignKey(
+        ReleaseRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="halts"
+    )
+    review_error = models.TextField(blank=True)  # why its review record could not be opened
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [("halt_rollout", "Can halt a staged rollout (release managers)")]
+
+    def __str__(self) -> str:
+        return f"halt of the rollout of {self.build_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.settled_at is None
 
 
 class Approval(models.Model):
@@ -318,9 +361,9 @@ class ApiToken(TokenProxy):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending"  # queued, or waiting for its next retry
-    DELIVERED = "delivered"
-    FAILED = "failed"  # out of retries, or refused for good (a 4xx, nobody to send to)
+    PENDING = "pending", "pending"  # queued, or waiting for its next retry
+    DELIVERED = "delivered", "delivered"
+    FAILED = "failed", "failed"  # out of retries, or refused for good (a 4xx, nobody to send to)
 
 
 class Notification(models.Model):

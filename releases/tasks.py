@@ -55,6 +55,15 @@ def stage_build(release_id: int) -> None:
     build_stage(release_id=release_id)
 
 
+@shared_task(base=ReliableTask, name="releases.tasks.staging_recover")
+def staging_recover() -> None:
+    """Periodic (beat), queue `staging`: queue again the staging a dead worker took with it."""
+    from releases.services.staging_recovery import staging_lost
+
+    for release_id in staging_lost():
+        stage_build.delay(release_id)
+
+
 @shared_task(base=ReliableTask, name="releases.tasks.review_open")
 def review_open(release_id: int) -> None:
     """Queue `staging`: (re)open the review of a staged build (admin retry)."""
@@ -75,11 +84,11 @@ def promote(reason: str, actor: str = "") -> None:
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.reconcile")
-def reconcile() -> None:
-    """Periodic (beat) reconcile of production with the desired state."""
-    from releases.services.promotion import promotion_run
+def reconcile(actor: str = "") -> None:
+    """Reconcile production with the desired state: periodic (beat), or asked by `actor`."""
+    from releases.services.reconcile import reconcile_run
 
-    promotion_run(reason="reconcile", actor="reconcile (beat)")
+    reconcile_run(actor=actor)
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.staging_prune")
@@ -159,3 +168,11 @@ def cdn_purge_send(purge_id: int) -> None:
     from releases.services.cdn_purge import cdn_purge_attempt
 
     cdn_purge_attempt(purge_id=purge_id)
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.audit_check")
+def audit_check(actor: str = "") -> None:
+    """Periodic (beat), or asked for in the admin: verify the audit chain, record the result."""
+    from releases.services.audit import audit_chain_check
+
+    audit_chain_check(actor=actor or "audit check (beat)")

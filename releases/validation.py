@@ -22,6 +22,10 @@ ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # limit means nothing later (validation, json.dumps into the database) can hit a RecursionError.
 MAX_JSON_DEPTH = 64
 RULE_KINDS = ("build", "buildByIp", "buildByPlatform", "appByIp")
+# desktop-releases.json may also hold staged rollouts (README: Staged rollouts); ToDesktop's
+# webhook never sends them, so its body keeps the four kinds above.
+DESIRED_RULE_KINDS = (*RULE_KINDS, "buildByPercentage")
+MAX_SCHEDULE_STEPS = 100
 MAX_ERRORS = 10
 
 
@@ -65,6 +69,22 @@ def _url(value: str) -> str:
     return value
 
 
+def _aware_timestamp(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("timestamp", "must be an ISO-8601 date and time")
+    if moment.tzinfo is None:
+        raise PydanticCustomError("timestamp_zone", "must give its time zone (e.g. Z or +02:00)")
+    return value
+
+
+def _percentage(value: float) -> float:
+    if not 0 <= value <= 100:  # also refuses NaN
+        raise PydanticCustomError("percentage", "must be a number from 0 to 100")
+    return value
+
+
 Identifier = Annotated[str, AfterValidator(_identifier)]
 Timestamp = Annotated[str, AfterValidator(_timestamp)]
 IpAddress = Annotated[str, AfterValidator(_ip)]
@@ -103,11 +123,47 @@ class AppByIpRule(_Shape):
 Rule = Annotated[
     BuildRule | BuildByIpRule | BuildByPlatformRule | AppByIpRule, Field(discriminator="rule")
 ]
+Percentage = Annotated[float, AfterValidator(_percentage)]
+
+
+class ScheduleStep(_Shape):
+    at: Annotated[str, AfterValidator(_aware_timestamp)]
+    percentage: Percentage
+
+
+def _schedule(steps: list[ScheduleStep]) -> list[ScheduleStep]:
+    if len(steps) > MAX_SCHEDULE_STEPS:
+        raise PydanticCustomError("schedule_long", f"has more than {MAX_SCHEDULE_STEPS} steps")
+    times = [datetime.fromisoformat(step.at) for step in steps]
+    if any(later <= earlier for earlier, later in zip(times, times[1:], strict=False)):
+        raise PydanticCustomError("schedule_order", "steps must be in strictly increasing time")
+    return steps
+
+
+class BuildByPercentageRule(_Shape):
+    rule: Literal["buildByPercentage"]
+    buildId: Identifier
+    percentage: Percentage
+    platforms: Annotated[list[Platform], Field(min_length=1)] | None = None
+    schedule: Annotated[list[ScheduleStep], AfterValidator(_schedule)] | None = None
+
+
+DesiredRule = Annotated[
+    BuildRule | BuildByIpRule | BuildByPlatformRule | AppByIpRule | BuildByPercentageRule,
+    Field(discriminator="rule"),
+]
 
 
 class ReleaseInfo(_Shape):
     latestReleaseBuildId: Identifier | None = None
     releaseRedirections: list[Rule] | None = None
+
+
+class DesiredReleases(_Shape):
+    """`desktop-releases.json` in production: the webhook's rules and staged rollouts."""
+
+    latestReleaseBuildId: Identifier | None = None
+    releaseRedirections: list[DesiredRule] | None = None
 
 
 class VersionControlInfo(_Shape):
@@ -242,11 +298,15 @@ _MESSAGES = {
 }
 
 
-def _describe(error: dict[str, Any]) -> dict[str, str]:
+def _describe(error: dict[str, Any], kinds: tuple[str, ...] = RULE_KINDS) -> dict[str, str]:
     kind = error["type"]
     if kind == "union_tag_invalid":
         tag = str(error["ctx"]["tag"])[:40]
-        message = f"has an unknown rule {tag!r} (expected one of {', '.join(RULE_KINDS)})"
+        message = f"has an unknown rule {tag!r} (expected one of {', '.join(kinds)})"
+    elif kind == "union_tag_not_found":
+        message = "needs a 'rule' (one of " + ", ".join(kinds) + ")"
+    elif kind == "too_short" and error["loc"][-1:] == ("platforms",):
+        message = "must name at least one platform (leave it out for every platform)"
     elif kind == "literal_error" and error["loc"][-1:] != ("rule",):
         message = "must be one of " + error["ctx"]["expected"].replace("'", "")
     else:
@@ -259,7 +319,7 @@ def _field(loc: tuple[Any, ...]) -> str:
     for i, item in enumerate(loc):
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif i and isinstance(loc[i - 1], int) and item in RULE_KINDS:
+        elif i and isinstance(loc[i - 1], int) and item in DESIRED_RULE_KINDS:
             continue  # pydantic names the union member chosen by the tag; the reader needs not
         else:
             parts.append(("." if parts else "") + str(item))
@@ -277,12 +337,13 @@ def _short(exc: Exception) -> str:
 
 def release_rules_problems(data: dict[str, Any]) -> list[str]:
     """Shape problems of a `desktop-releases.json` object: the webhook's `releaseInfo` rules
-    (ids, rule kinds, addresses, platforms); other keys are a team's own and are kept."""
+    (ids, rule kinds, addresses, platforms) and staged rollouts (percentages, schedules); other
+    keys are a team's own and are kept."""
     try:
-        ReleaseInfo.model_validate(data)
+        DesiredReleases.model_validate(data)
     except ValidationError as exc:
         return [
             f"{e['field']} {e['message']}"
-            for e in (_describe(error) for error in exc.errors()[:MAX_ERRORS])
+            for e in (_describe(error, DESIRED_RULE_KINDS) for error in exc.errors()[:MAX_ERRORS])
         ]
     return []

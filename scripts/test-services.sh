@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the servers the tests use are up: PostgreSQL and Redis on loopback.
+# Make sure the servers the tests use are up: PostgreSQL and Redis on loopback, and that
+# chromium + chromedriver (the admin's browser tests) are installed.
 # Start them when they are installed but down; install them from Debian's packages when absent.
 # Never skip: if one cannot be had, fail loudly. (The S3 server is started by the tests.)
 set -euo pipefail
@@ -44,6 +45,14 @@ ensure_redis() {
   wait_port 127.0.0.1 $REDIS_PORT
 }
 
+# The admin's browser tests drive Debian's chromium through its chromedriver (selenium).
+ensure_chromium() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return 0; fi
+  apt_install chromium chromium-driver
+}
+
 ensure_postgres
 ensure_redis
-echo "test-services: PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT are up"
+ensure_chromium
+echo "test-services: PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT are up;" \
+  "chromium and chromedriver are installed"

@@ -55,6 +55,14 @@ beat_schedule = {
         "task": "releases.tasks.staging_prune",
         "schedule": float(settings.STAGING_PRUNE_INTERVAL_SECONDS),
     },
+    "staging-recover": {
+        "task": "releases.tasks.staging_recover",
+        "schedule": float(settings.STAGING_LEASE_SECONDS),
+    },
     "notify-sweep": {"task": "releases.tasks.notify_sweep", "schedule": 60.0},
+    "audit-check": {
+        "task": "releases.tasks.audit_check",
+        "schedule": float(settings.AUDIT_CHECK_INTERVAL_SECONDS),
+    },
 }
 timezone = "UTC"

@@ -14,10 +14,10 @@ exception's text names hosts, paths and buckets — is shown to staff users and 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, wait
 
 from django.conf import settings
 from django.db import connection
@@ -28,9 +28,16 @@ from selfhosted.metrics import metrics_token_given
 from selfhosted.redaction import text_redact
 
 CHECK_TIMEOUT_SECONDS = 5.0
+# The broker's own network timeouts, well inside the check's: a server that accepts the
+# connection and never answers fails the check instead of holding its thread.
+BROKER_SOCKET_TIMEOUT_SECONDS = 3.0
 ON_REQUEST_THREAD = ("database", "desired_state", "cdn_purge", "notifications")
 HEALTH_QUEUE = "healthz"
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
+# At most one run of each check at a time: a check still running (wedged) from an earlier
+# request is waited on again rather than started once more, so a dependency that never answers
+# holds one thread, never all of them, and never delays the other checks.
+_running: dict[str, Future] = {}
+_running_lock = threading.Lock()
 
 
 def _database() -> None:
@@ -47,8 +54,18 @@ def _broker() -> None:
     url = settings.CELERY_BROKER_URL
     _broker_file_check(url)
     queue = Queue(HEALTH_QUEUE, Exchange(HEALTH_QUEUE, type="direct"), routing_key=HEALTH_QUEUE)
-    with app.connection_for_write(url) as conn:
-        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
+    timeouts = {}
+    if url.startswith(("redis", "rediss")):
+        timeouts = {
+            "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+            "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        }
+    with app.connection_for_write(
+        url, connect_timeout=BROKER_SOCKET_TIMEOUT_SECONDS, transport_options=timeouts
+    ) as conn:
+        conn.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_SOCKET_TIMEOUT_SECONDS
+        )
         conn.Producer(serializer="json").publish(
             {"healthz": time.time()},
             exchange=queue.exchange,
@@ -114,6 +131,23 @@ def _run(check: Callable[[], str | None]) -> dict:
     return result
 
 
+def _started(name: str, check: Callable[[], str | None]) -> Future:
+    """A run of `check`: the one still going since an earlier request, or a new one on its own
+    (daemon) thread."""
+    with _running_lock:
+        running = _running.get(name)
+        if running is not None and not running.done():
+            return running
+        future: Future = Future()
+        _running[name] = future
+
+    def run() -> None:
+        future.set_result(_run(check))
+
+    threading.Thread(target=run, name=f"healthz-{name}", daemon=True).start()
+    return future
+
+
 def _details_allowed(request: HttpRequest) -> bool:
     if metrics_token_given(request, required=True):
         return True
@@ -138,14 +172,13 @@ def healthz(request):
     for name in ON_REQUEST_THREAD:
         results[name] = _run(everything[name])
     futures = {
-        name: _pool.submit(_run, fn)
-        for name, fn in everything.items()
-        if name not in ON_REQUEST_THREAD
+        name: _started(name, fn) for name, fn in everything.items() if name not in ON_REQUEST_THREAD
     }
+    wait(futures.values(), timeout=CHECK_TIMEOUT_SECONDS)  # one deadline for them all
     for name, future in futures.items():
-        try:
-            results[name] = future.result(timeout=CHECK_TIMEOUT_SECONDS)
-        except FutureTimeout:
+        if future.done():
+            results[name] = future.result()
+        else:
             results[name] = {"ok": False, "error": f"no answer within {CHECK_TIMEOUT_SECONDS}s"}
     healthy = all(result["ok"] for result in results.values())
     degraded = any(result.get("degraded") for result in results.values())

@@ -13,6 +13,7 @@ from django.db.models import Count
 from django.http import HttpResponse
 from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
@@ -50,7 +51,31 @@ def _registry() -> CollectorRegistry:
     queued = Gauge("releases_queue_length", "Tasks waiting per queue", ["queue"], registry=registry)
     for name, length in _queue_lengths().items():
         queued.labels(name).set(length)
+    registry.register(_AdoptionCounters())
     return registry
+
+
+class _AdoptionCounters:
+    """The adoption counts (README: Adoption) as counters: totals since the install, flushed
+    by every web process, so one scrape of any replica sees all of them."""
+
+    HELP = {
+        "poll": "Channel manifests served to the updater",
+        "full_download": "Files served whole by the feed",
+        "differential_download": "Ranged requests for files (differential updates)",
+        "link_hit": "Download links that served or described a file",
+    }
+
+    def collect(self):
+        from adoption.services import adoption_totals
+
+        totals = adoption_totals()
+        for metric, description in self.HELP.items():
+            family = CounterMetricFamily(f"adoption_{metric}s", description, labels=["platform"])
+            for (kind, platform), total in sorted(totals.items()):
+                if kind == metric:
+                    family.add_metric([platform or "unknown"], total)
+            yield family
 
 
 def metrics_token_given(request, *, required: bool = False) -> bool:

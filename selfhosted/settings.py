@@ -167,9 +167,12 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    # login throttling: lock out after repeated failures per user name and address
+    "axes",
     "releases",
     "cdn",
     "downloads",
+    "adoption",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +186,15 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # who acts, for the audit records of logins, tokens and user changes
+    "releases.middleware.AuditActorMiddleware",
+    # last: answers a locked-out login with 429 (django-axes)
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out user name and address first
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "selfhosted.urls"
@@ -336,6 +348,17 @@ CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", False)
 # that is still running; a dead worker's task comes back after this many seconds.
 CELERY_VISIBILITY_TIMEOUT = _read("CELERY_VISIBILITY_TIMEOUT", env.int, 4 * 3600)
 RECONCILE_INTERVAL_SECONDS = _read("RECONCILE_INTERVAL_SECONDS", env.int, 600)
+# How often beat verifies the audit trail's hash chain (the admin can also ask at any time).
+AUDIT_CHECK_INTERVAL_SECONDS = _read("AUDIT_CHECK_INTERVAL_SECONDS", env.int, 3600)
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for the same user name
+# from the same address, that pair is locked out for LOGIN_LOCKOUT_MINUTES.
+AXES_FAILURE_LIMIT = _read("LOGIN_FAILURE_LIMIT", env.int, 5)
+AXES_COOLOFF_TIME = _read("LOGIN_LOCKOUT_MINUTES", env.int, 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "cdn.clientip.client_ip"  # honours TRUSTED_CLIENT_IP_HEADER
+AXES_VERBOSE = False
 # Retries of a task after a transient error: exponential backoff from this many seconds
 # (capped at 10 minutes, with jitter), then the task gives up and the failure is recorded.
 TASK_MAX_RETRIES = _read("TASK_MAX_RETRIES", env.int, 8)
@@ -465,6 +488,12 @@ if not 1 <= S3_REDIRECT_EXPIRES_SECONDS <= 7 * 24 * 3600:
     _fail("S3_REDIRECT_EXPIRES_SECONDS: must be between 1 and 604800 (S3's limit)")
 if S3_REDIRECT_MIN_BYTES < 0:
     _fail("S3_REDIRECT_MIN_BYTES: must be 0 or more")
+# Adoption counting (README: Adoption): in each web process's memory, flushed in batches.
+ADOPTION_COUNTING = _bool("ADOPTION_COUNTING", True)
+ADOPTION_FLUSH_SECONDS = _read("ADOPTION_FLUSH_SECONDS", env.float, 10.0)
+ADOPTION_SECRET_ROTATION_DAYS = _read("ADOPTION_SECRET_ROTATION_DAYS", env.int, 30)
+if ADOPTION_FLUSH_SECONDS <= 0 or ADOPTION_SECRET_ROTATION_DAYS < 1:
+    _fail("ADOPTION_FLUSH_SECONDS must be > 0 and ADOPTION_SECRET_ROTATION_DAYS >= 1")
 
 
 # --- Notifications and CDN purge (README: Notifications, CDN in front of the feed) ------------
@@ -566,6 +595,8 @@ SILENCED_SYSTEM_CHECKS = [
 ]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Times in the admin as ISO 8601 to the second with the offset (selfhosted/formats/en/).
+FORMAT_MODULE_PATH = ["selfhosted.formats"]
 USE_I18N = True
 USE_TZ = True
 

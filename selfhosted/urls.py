@@ -15,11 +15,16 @@ from selfhosted.metrics import metrics
 admin.site.site_header = "Desktop releases"
 admin.site.site_title = "Desktop releases"
 admin.site.index_title = "Audit trail"
+# The index shows the chain's status and what production serves (releases/templatetags).
+admin.site.index_template = "admin/releases/index.html"
+# No public site to "view": the feed and downloads have no pages of their own.
+admin.site.site_url = None
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("api/adoption/", include("adoption.urls")),
     path("api/", include(("releases.api", "api"))),
     path("", include("releases.urls")),
     path("update/", include("cdn.urls")),

@@ -60,15 +60,20 @@ def test_the_build_page_shows_its_timeline_and_payload(admin_client, event):
     assert b"&quot;appVersion&quot;: &quot;9.8.7&quot;" in page.content
 
 
-def test_the_migration_creates_the_reviewer_and_release_manager_groups():
+def test_the_migrations_create_the_auditor_approver_and_release_manager_groups():
     from django.contrib.auth.models import Group
 
     managers = Group.objects.get(name="release managers")
     codenames = set(managers.permissions.values_list("codename", flat=True))
     assert {"retry_build", "rollback_build", "reconcile_production", "approve_release"} <= codenames
-    reviewers = Group.objects.get(name="reviewers")
-    assert set(reviewers.permissions.values_list("codename", flat=True)) >= {
+    auditors = Group.objects.get(name="auditors")
+    assert set(auditors.permissions.values_list("codename", flat=True)) >= {
         "view_build",
         "view_auditevent",
     }
+    approvers = set(
+        Group.objects.get(name="approvers").permissions.values_list("codename", flat=True)
+    )
+    assert "approve_release" in approvers and "reconcile_production" not in approvers
+    assert not Group.objects.filter(name="reviewers").exists()
     assert not any(c.startswith(("change_", "delete_")) for c in codenames)

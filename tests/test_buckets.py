@@ -8,7 +8,7 @@ import os
 import pytest
 
 from releases import buckets
-from releases.buckets import InvalidKey, ObjectNotFound
+from releases.buckets import BucketError, InvalidKey, ObjectNotFound
 
 MiB = 1024 * 1024
 
@@ -172,6 +172,20 @@ def test_a_failed_stream_leaves_the_previous_object_intact(staging):
     assert [o.key for o in staging.list("b1/")] == ["b1/file.bin"]  # no temp files left behind
 
 
-def test_check_passes_for_reachable_buckets(staging, production):
-    staging.check()
-    production.check()
+def test_check_passes_for_reachable_buckets_and_fails_for_a_missing_one(
+    staging, production, settings
+):
+    staging.write_bytes("b1/file.bin", b"data")
+    assert staging.check() is None
+    assert production.check() is None
+
+    settings.STAGING_BUCKET = "no-such-bucket"
+    buckets.reset()
+    missing = buckets.staging()
+    with pytest.raises(BucketError):
+        missing.check()
+    # the check looks and never creates: a vanished bucket stays a failure
+    with pytest.raises(BucketError):
+        missing.check()
+    if settings.STORAGE_BACKEND == "filesystem":
+        assert not (settings.BUCKETS_DIR / "no-such-bucket").exists()

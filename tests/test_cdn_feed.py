@@ -214,11 +214,22 @@ def test_feed_hosts_serve_the_feed_at_the_root(client, prod, settings):
 def test_download_hosts_do_not_serve_the_feed(client, prod, settings):
     settings.DOWNLOAD_HOSTS = ["dl.example.com"]
     settings.ALLOWED_HOSTS = ["dl.example.com", "testserver"]
-    # The download links' own routes answer there (400/404 for these), never the feed.
-    for path in ("/latest-mac.yml", "/update/latest-mac.yml"):
-        response = client.get(path, HTTP_HOST="dl.example.com")
-        assert response.status_code in (400, 404)
-        assert body(response) != MAC_YML
+    # The download links' own routes answer there, never the feed: each path is read as a
+    # download route whose platform is not one, with the download links' own message.
+    answers = {
+        "/latest-mac.yml": "Unsupported platform (latest-mac.yml)",
+        "/update/latest-mac.yml": "Unsupported platform (update)",
+    }
+    for path, message in answers.items():
+        response = client.get(path, HTTP_HOST="dl.example.com", HTTP_USER_AGENT="Mozilla/5.0")
+        assert (response.status_code, body(response)) == (400, message.encode())
+    # while the same host answers a real download route by resolving it (the latest release
+    # b110 has no td manifest in this fixture's production)
+    response = client.get("/mac", HTTP_HOST="dl.example.com", HTTP_USER_AGENT="Mozilla/5.0")
+    assert (response.status_code, body(response)) == (
+        404,
+        b"Could not find: td-latest-mac-build-b110.json",
+    )
 
 
 def test_the_metadata_is_read_once_and_refreshed_when_production_changes(client, prod):
@@ -276,6 +287,41 @@ def test_a_corrupt_builds_file_is_reported_and_direct_paths_keep_working(client,
     health = health_details(client, settings)["feed_metadata"]
     assert health["ok"] is False
     assert "desktop-builds.json: invalid JSON" in health["error"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "corrupt",
+    [b'{"latestReleaseBuildId": "b1', b"", b"[]", b"\xff\xfe"],
+    ids=["truncated", "empty", "wrong-shape", "not-utf8"],
+)
+def test_a_corrupt_releases_file_keeps_the_last_good_copy_served(client, prod, settings, corrupt):
+    """A truncated desktop-releases.json once made latest.yml and /download/mac 404 for
+    everyone: the feed now keeps what it last parsed from the bucket and /healthz is degraded."""
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML  # a good copy was parsed
+    prod.write_bytes("desktop-releases.json", corrupt)
+    metadata_invalidate()
+    assert body(client.get("/update/latest-mac.yml")) == MAC_YML
+    assert body(client.get("/update/latest.yml")) == b"version: 1.1.0 windows\n"
+    checks = client.get("/healthz").json()["checks"]
+    assert checks["feed_metadata"]["ok"] is True
+    assert "last good copy" in checks["feed_metadata"]["degraded"]
+    # A good copy written afterwards is served, and the notice goes away.
+    good = {"latestReleaseBuildId": "b100", "releaseRedirections": []}
+    prod.write_bytes("desktop-releases.json", json.dumps(good).encode())
+    metadata_invalidate()
+    assert body(client.get("/update/latest-mac.yml")) == b"version: 1.0.0\n"
+    assert "degraded" not in client.get("/healthz").json()["checks"]["feed_metadata"]
+
+
+@pytest.mark.django_db
+def test_a_corrupt_file_with_no_good_copy_before_it_fails_the_check(client, prod, settings):
+    prod.write_bytes("desktop-releases.json", b"{")
+    buckets.reset()  # a process that never parsed a good copy of this bucket
+    metadata_invalidate()
+    assert client.get("/update/latest-mac.yml").status_code == 404
+    health = health_details(client, settings)["feed_metadata"]
+    assert health["ok"] is False and "desktop-releases.json: invalid JSON" in health["error"]
 
 
 def health_details(client, settings) -> dict:

@@ -9,6 +9,8 @@ import pytest
 
 from tests.cdn_support import build, start_live_server
 
+pytestmark = [pytest.mark.slow]  # starts gunicorn
+
 BIG = os.urandom(3 * 1024 * 1024 + 17)
 
 

@@ -199,7 +199,7 @@ def test_a_manager_purges_a_failed_purge_again_from_the_admin(
 def test_purges_are_read_only_in_the_admin_and_reviewers_cannot_purge_again(client, fs_buckets):
     purge = CdnPurge.objects.create(backend="http", urls={HOSTS[0]: [f"{HOSTS[0]}/latest.yml"]})
     reviewer = User.objects.create_user("rita", password="pw", is_staff=True)
-    reviewer.groups.add(Group.objects.get(name="reviewers"))
+    reviewer.groups.add(Group.objects.get(name="auditors"))
     client.force_login(reviewer)
 
     assert client.get("/admin/releases/cdnpurge/").status_code == 200

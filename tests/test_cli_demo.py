@@ -19,6 +19,8 @@ from django.core.management import CommandError, call_command
 from releases import buckets
 from releases.models import Build
 
+pytestmark = [pytest.mark.slow]  # runs manage.py demo, which starts a server
+
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = "desktop-app-distributables"
 STAGING = "desktop-app-distributables-staging"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.slow]  # runs gunicorn and manage.py in subprocesses
 
 
 def test_the_compose_file_runs_every_process_of_a_deployment():
@@ -36,12 +40,58 @@ def test_the_compose_file_runs_every_process_of_a_deployment():
         assert env["STORAGE_BACKEND"] == "s3"
 
 
-def test_the_image_runs_gunicorn_as_a_non_root_user():
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert dockerfile.count("FROM ") >= 2  # multi-stage
-    assert "\nUSER app\n" in dockerfile
-    assert '"gunicorn", "-c", "selfhosted/gunicorn.conf.py", "selfhosted.wsgi"' in dockerfile
-    assert "runserver" not in dockerfile
+def dockerfile_runtime_stage() -> list[tuple[str, str]]:
+    """The instructions of the Dockerfile's last stage, as (INSTRUCTION, arguments) pairs."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    instructions = [
+        tuple(line.split(None, 1)) if " " in line else (line, "")
+        for line in (row.strip() for row in text.splitlines())
+        if line and not line.startswith("#")
+    ]
+    stages = [i for i, (op, _) in enumerate(instructions) if op.upper() == "FROM"]
+    assert len(stages) >= 2, "multi-stage: the runtime image has no compiler"
+    return [(op.upper(), args) for op, args in instructions[stages[-1] :]]
+
+
+def test_the_image_runs_its_command_as_a_non_root_user_and_gunicorn_accepts_it(tmp_path):
+    stage = dockerfile_runtime_stage()
+    users = [args for op, args in stage if op == "USER"]
+    assert users and users[-1] not in ("root", "0"), "the runtime stage must drop root"
+    command = json.loads([args for op, args in stage if op == "CMD"][-1])  # exec form
+    assert command[0] == "gunicorn"
+    # Run that very command's configuration check with the container's environment: gunicorn
+    # loads the config file and imports the WSGI application, or exits non-zero.
+    env = {
+        **container_environment(),
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+        "DATA_DIR": str(tmp_path),
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+    result = subprocess.run(
+        [*command[:-1], "--check-config", command[-1]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_queue_a_task_is_routed_to_has_a_worker_in_the_compose_file():
+    from selfhosted.celery import app
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    consumed: set[str] = set()
+    for service in services.values():
+        command = service.get("command")
+        if isinstance(command, list) and "worker" in command and "-Q" in command:
+            consumed |= set(command[command.index("-Q") + 1].split(","))
+    app.loader.import_default_modules()
+    ours = [name for name in app.tasks if name.startswith("releases.")]
+    assert len(ours) >= 8
+    routed = {name: app.amqp.router.route({}, name)["queue"].name for name in ours}
+    assert {name: queue for name, queue in routed.items() if queue not in consumed} == {}
 
 
 def test_the_gunicorn_settings_are_valid_and_follow_the_environment(monkeypatch):

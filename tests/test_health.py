@@ -174,3 +174,57 @@ def test_details_are_shown_to_staff(client, fs_buckets, settings, django_user_mo
     answer = client.get("/healthz")
 
     assert "bucket directory is missing" in answer.json()["checks"]["production_bucket"]["error"]
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never answers (a wedged Redis)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    for sock in accepted:
+        sock.close()
+    listener.close()
+
+
+def test_a_broker_that_never_answers_is_a_failed_check_within_the_timeout(
+    client, fs_buckets, settings, silent_server
+):
+    """The broker accepts the connection and then says nothing: every /healthz answers within
+    the check timeout, with the broker failed, and the checks that work keep saying so (a
+    wedged check never takes the place of the others)."""
+    import time
+
+    from selfhosted import health
+
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{silent_server}/0"
+    settings.METRICS_TOKEN = "t"
+    for _ in range(6):  # more than there are threads to run checks on
+        started = time.monotonic()
+        answer = client.get("/healthz", HTTP_AUTHORIZATION="Bearer t")
+        took = time.monotonic() - started
+        assert took < health.CHECK_TIMEOUT_SECONDS + 2, took
+        assert answer.status_code == 503
+        checks = answer.json()["checks"]
+        assert checks["broker"]["ok"] is False
+        others = {name: check["ok"] for name, check in checks.items() if name != "broker"}
+        assert all(others.values()), checks

@@ -137,8 +137,8 @@ def test_a_broker_outage_never_fails_the_step_and_the_sweep_sends_it_later(
 
     with django_capture_on_commit_callbacks(execute=True) as queued:
         answer = client.post(
-            "/admin/releases/releaserequest/",
-            {"action": "reject_releases", "_selected_action": [release.pk]},
+            f"/admin/releases/releaserequest/{release.pk}/decide/",
+            {"decision": "reject", "comment": "not this one", "confirm": "yes"},
         )
 
     assert answer.status_code == 302
@@ -284,14 +284,14 @@ def test_a_transient_failure_is_recorded_and_raised_for_the_task_to_retry(receiv
 def test_an_email_group_without_addresses_fails_visibly(
     settings, receivers, django_capture_on_commit_callbacks
 ):
-    Group.objects.create(name="approvers")
-    settings.NOTIFY_EMAIL_GROUP = "approvers"
+    Group.objects.create(name="mailing list")
+    settings.NOTIFY_EMAIL_GROUP = "mailing list"
 
     _notify(django_capture_on_commit_callbacks, kind="audit.chain_broken", message="#12 edited")
 
     row = Notification.objects.get(channel="email")
     assert row.status == DeliveryStatus.FAILED and mail.outbox == []
-    assert "no active user with an e-mail address in the group 'approvers'" in row.last_error
+    assert "no active user with an e-mail address in the group 'mailing list'" in row.last_error
 
 
 def test_only_configured_channels_get_a_delivery(
@@ -322,7 +322,7 @@ def test_deliveries_are_read_only_in_the_admin_and_never_show_the_channels_secre
     receivers.slack.fail(500)  # its error is kept
     _notify(django_capture_on_commit_callbacks, kind="promotion.failed", message="x")
     reviewer = User.objects.create_user("rita", password="pw", is_staff=True)
-    reviewer.groups.add(Group.objects.get(name="reviewers"))
+    reviewer.groups.add(Group.objects.get(name="auditors"))
     client.force_login(reviewer)
 
     listing = client.get("/admin/releases/notification/").content.decode()

@@ -40,6 +40,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
     pytest.mark.usefixtures("not_eager"),
+    pytest.mark.slow,  # starts a Celery worker
 ]
 
 EVENTS = ["release.awaiting_review", "release.approved", "release.live"]

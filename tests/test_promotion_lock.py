@@ -19,6 +19,8 @@ from releases.services.promotion.lock import (
 )
 from tests.promotion_support import ROOT
 
+pytestmark = [pytest.mark.slow]  # starts manage.py processes
+
 
 def _other_session_can_lock() -> bool:
     db = connection.settings_dict

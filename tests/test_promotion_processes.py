@@ -20,7 +20,7 @@ from tests.promotion_support import (
     subprocess_env,
 )
 
-pytestmark = pytest.mark.s3
+pytestmark = [pytest.mark.s3, pytest.mark.slow]  # starts and kills promotion processes
 
 
 @pytest.mark.django_db

@@ -93,13 +93,15 @@ def test_a_build_missing_from_staging_fails_loudly_and_writes_nothing_for_it(any
     contents = production_contents()
     assert not [key for key in contents if "ghost1" in key]
     assert contents["desktop-builds.json"] == builds_before
-    assert "desktop-releases.json" not in contents
+    assert contents["desktop-releases.json"] == b"{}\n"  # the ghost's rules were not published
     event = AuditEvent.objects.get(kind="promotion.failed", build=ghost)
     assert "no files under ghost1/ in staging" in event.message
     ghost.refresh_from_db()
     release.refresh_from_db()
     assert ghost.status == BuildStatus.FAILED and "ghost1" in ghost.failure_reason
-    assert release.state == ReleaseState.APPROVED  # still wanted: a later reconcile retries
+    # It names the reason, and is still accepted: a later reconcile retries it.
+    assert (release.state, release.failure_reason) == (ReleaseState.FAILED, ghost.failure_reason)
+    assert release.merged_at is not None
 
 
 def test_a_build_with_one_file_missing_from_staging_is_not_promoted(fs_buckets):
@@ -161,3 +163,59 @@ def test_a_build_with_a_file_that_failed_verification_is_never_promoted(fs_bucke
 
     assert production_contents() == {}
     assert AuditEvent.objects.filter(kind="promotion.failed", build=build).exists()
+
+
+def test_a_fresh_install_reconciled_gets_both_control_files_and_the_feed_reads_them(fs_buckets):
+    """Reconcile on an empty install used to write desktop-builds.json alone; the feed then
+    reported desktop-releases.json missing (/healthz failed) until some release carried rules."""
+    from cdn.metadata import metadata_load
+
+    result = promotion_run(reason="reconcile")
+
+    contents = production_contents()
+    assert contents == {"desktop-builds.json": b"[]\n", "desktop-releases.json": b"{}\n"}
+    assert result.written == ["desktop-builds.json", "desktop-releases.json"]
+    assert metadata_load(bucket=buckets.production()).errors == ()
+    assert promotion_run(reason="reconcile").in_sync
+
+
+def test_a_release_without_rules_is_published_beside_empty_rules(any_buckets):
+    from cdn.metadata import metadata_load
+
+    build, _ = stage_build("b4")
+    approve(build)  # no releaseInfo: no rules of its own
+
+    promotion_run(reason="approved")
+
+    contents = production_contents()
+    assert json.loads(contents["desktop-releases.json"]) == {}
+    assert [e["id"] for e in json.loads(contents["desktop-builds.json"])] == ["b4"]
+    assert metadata_load(bucket=buckets.production()).errors == ()
+
+
+def test_reconcile_restores_hand_changed_control_files_but_never_touches_a_build_file(fs_buckets):
+    """What the README says of reconcile (admin backend): control files changed by hand get
+    the approved releases' entries and rules back, recorded as `reconcile.repaired`; a build's
+    file is never rewritten (production is immutable): reconcile does not look at the bytes of
+    listed builds, so a hand-changed one stays as it is."""
+    one, _ = stage_build("h1", "1.0.0")
+    approve(one, release_info={"latestReleaseBuildId": "h1"})
+    two, files = stage_build("h2", "1.1.0")
+    approve(two, release_info={"latestReleaseBuildId": "h2"})
+    promotion_run(reason="approved")
+    before = production_contents()
+    production = buckets.production(role="promoter")
+    entries = json.loads(before["desktop-builds.json"])
+    production.write_bytes("desktop-builds.json", json.dumps(entries[:1]).encode())
+    production.write_bytes("desktop-releases.json", b'{"latestReleaseBuildId": "h1"}')
+
+    result = promotion_run(reason="reconcile")
+
+    assert production_contents() == before
+    assert result.written == ["desktop-builds.json", "desktop-releases.json"]
+    assert AuditEvent.objects.filter(kind="reconcile.repaired").count() == 1
+
+    artifact = sorted(name for name in files if not name.endswith((".yml", ".json")))[0]
+    production.write_bytes(artifact, b"changed by hand")
+    assert promotion_run(reason="reconcile").in_sync  # not detected, not rewritten
+    assert production_contents()[artifact] == b"changed by hand"

@@ -43,7 +43,9 @@ def test_the_reconcile_task_in_sync_writes_no_audit_event(fs_buckets):
     assert AuditEvent.objects.count() == events
 
 
-def test_a_release_manager_can_queue_a_reconcile_from_the_admin(client, fs_buckets):
+def test_a_release_manager_can_queue_a_reconcile_from_the_admin(
+    client, fs_buckets, django_capture_on_commit_callbacks
+):
     build, files = stage_build("adm2")
     approve(build)
     manager = User.objects.create_user("rm", is_staff=True)
@@ -52,12 +54,12 @@ def test_a_release_manager_can_queue_a_reconcile_from_the_admin(client, fs_bucke
     )
     client.force_login(manager)
 
-    client.post(
-        "/admin/releases/build/", {"action": "reconcile_production", "_selected_action": [build.pk]}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/releases/build/reconcile/")
 
     assert set(files) <= set(production_contents())
-    assert AuditEvent.objects.filter(kind="reconcile.repaired").exists()
+    assert AuditEvent.objects.get(kind="reconcile.requested").actor == "rm"
+    assert AuditEvent.objects.get(kind="reconcile.repaired").actor == "rm"
 
 
 def test_without_the_reconcile_permission_the_action_is_not_offered(client, fs_buckets):
@@ -67,8 +69,8 @@ def test_without_the_reconcile_permission_the_action_is_not_offered(client, fs_b
     viewer.user_permissions.set(Permission.objects.filter(codename="view_build"))
     client.force_login(viewer)
 
-    client.post(
-        "/admin/releases/build/", {"action": "reconcile_production", "_selected_action": [build.pk]}
-    )
+    assert b"reconcile-button" not in client.get("/admin/releases/build/").content
+    assert client.post("/admin/releases/build/reconcile/").status_code == 403
 
     assert production_contents() == {}
+    assert not AuditEvent.objects.filter(kind="reconcile.requested").exists()

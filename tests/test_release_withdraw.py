@@ -109,7 +109,7 @@ def test_a_reason_longer_than_the_trail_keeps_is_a_400():
 def test_reviewers_and_anonymous_callers_cannot_withdraw():
     release = approved_release()
 
-    assert withdraw(api_as("reviewers"), release).status_code == 403
+    assert withdraw(api_as("auditors"), release).status_code == 403
     assert withdraw(APIClient(), release).status_code == 401
     assert ReleaseRequest.objects.get(pk=release.pk).state == ReleaseState.APPROVED
 
@@ -186,7 +186,7 @@ def test_the_admin_action_says_why_a_live_release_is_not_withdrawn(client, fs_bu
 
 def test_reviewers_do_not_get_the_action(client):
     release = approved_release()
-    admin_login(client, "reviewers")
+    admin_login(client, "auditors")
 
     page = client.get(CHANGELIST)
     assert b"withdraw_releases" not in page.content

@@ -274,3 +274,31 @@ def test_a_push_that_points_the_rules_at_another_live_build_is_published(
         deliver_github(client, "push", push_event(gh, files=["desktop-releases.json"]))
 
     assert production_contents()["desktop-releases.json"] == back.encode()
+
+
+def test_an_unreviewed_merge_notifies_promotion_failed_once(
+    client, gh, fs_buckets, live, django_capture_on_commit_callbacks, settings
+):
+    """The merge is announced (`github.pr_merged_unreviewed`); the promotion refusing its build
+    and holding its rules says so in the trail too, but tells nobody a second or third time."""
+    from releases.models import Notification
+    from releases.services.notifications import notifications_fan_out
+
+    settings.NOTIFY_WEBHOOK_URL = "https://hooks.example.test/releases"
+    build, _ = stage_build(NEXT, "1.1.0")
+    release = open_release_pr(gh, build, rules={"latestReleaseBuildId": NEXT})
+    gh.review(release.pr_number, user="ada")
+    push_to_branch(gh, release, rules={"latestReleaseBuildId": NEXT, "note": "x"})
+
+    merge_with_webhook(client, gh, release, django_capture_on_commit_callbacks, review=False)
+    with pytest.raises(CommandError):
+        call_command("reconcile", stdout=StringIO())
+
+    events = AuditEvent.objects.order_by("sequence")
+    since = events.filter(kind="github.pr_merged_unreviewed").get()
+    for event in events.filter(sequence__gte=since.sequence):
+        notifications_fan_out(event_id=event.pk)  # what the notify worker does for each event
+    failed = Notification.objects.filter(kind="promotion.failed")
+    assert list(failed.values_list("event__kind", flat=True)) == ["github.pr_merged_unreviewed"]
+    kinds = set(events.values_list("kind", flat=True))
+    assert {"promotion.unreviewed", "promotion.desired_state_invalid"} <= kinds  # in the trail

@@ -199,7 +199,7 @@ def test_a_re_release_reuses_the_staged_files(any_buckets, origin):
 
 def test_a_build_held_by_a_live_worker_is_not_staged_twice(origin):
     fake = origin.build
-    release = make_release(fake, status=BuildStatus.STAGING)
+    release = make_release(fake, status=BuildStatus.STAGING, lease_renewed_at=timezone.now())
     with pytest.raises(TransientError):
         build_stage(release_id=release.pk)
     assert origin.log == []
@@ -209,7 +209,7 @@ def test_a_build_whose_worker_died_is_taken_over(origin, settings):
     fake = origin.build
     release = make_release(fake, status=BuildStatus.STAGING)
     stale = timezone.now() - timedelta(seconds=settings.STAGING_LEASE_SECONDS + 1)
-    Build.objects.filter(pk=release.build_id).update(updated_at=stale)
+    Build.objects.filter(pk=release.build_id).update(lease_renewed_at=stale)
     build_stage(release_id=release.pk)
     assert Build.objects.get(pk=release.build_id).status in (
         BuildStatus.STAGED,

@@ -15,6 +15,8 @@ from selfhosted.celery import app
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
 from tests.test_staging_worker_killed import _kill, _start_worker, _wait, _worker_env
 
+pytestmark = [pytest.mark.slow]  # starts a Celery worker
+
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
@@ -53,6 +55,8 @@ def test_a_build_whose_origin_never_recovers_fails_after_the_last_retry(tmp_path
 @pytest.mark.django_db
 def test_giving_up_leaves_a_build_another_worker_is_staging_alone():
     build = Build.objects.create(build_id="busy123", app_id="app", status=BuildStatus.STAGING)
+    other = ReleaseRequest.objects.create(build=build, state=ReleaseState.PENDING)
+    Build.objects.filter(pk=build.pk).update(lease_holder=other.pk, lease_renewed_at=timezone.now())
     release = ReleaseRequest.objects.create(build=build)
     staging_give_up(release_id=release.pk, reason="TransientError: being staged elsewhere")
     build.refresh_from_db()
@@ -79,7 +83,7 @@ def test_giving_up_fails_a_staging_build_whose_lease_lapsed(
     not stay "staging" beside a failed release request, and the admin's retry takes it."""
     build = Build.objects.create(build_id="stale123", app_id="app", status=BuildStatus.STAGING)
     lapsed = timezone.now() - timedelta(seconds=settings.STAGING_LEASE_SECONDS + 1)
-    Build.objects.filter(pk=build.pk).update(updated_at=lapsed)
+    Build.objects.filter(pk=build.pk).update(lease_renewed_at=lapsed)
     release = ReleaseRequest.objects.create(build=build)
     staging_give_up(release_id=release.pk, reason="OperationalError: database is locked")
     build.refresh_from_db()

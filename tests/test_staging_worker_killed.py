@@ -28,6 +28,7 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
+    pytest.mark.slow,  # starts and kills a Celery worker
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

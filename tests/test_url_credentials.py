@@ -34,7 +34,7 @@ def origin_behind_basic_auth(settings, fs_buckets):
 
 def api_get(*paths: str) -> str:
     user = User.objects.create_user("rita")
-    user.groups.add(Group.objects.get(name="reviewers"))
+    user.groups.add(Group.objects.get(name="auditors"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     answers = [client.get(path) for path in paths]

@@ -34,6 +34,7 @@ MiB = 1024 * 1024
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
+    pytest.mark.slow,  # starts gunicorn
 ]
 
 

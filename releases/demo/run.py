@@ -21,8 +21,10 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import requests
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.wsgi import get_wsgi_application
 from django.test.utils import override_settings
 from django.urls import reverse
@@ -31,6 +33,7 @@ from django.utils import timezone
 from releases import buckets
 from releases.demo.todesktop_origin import FakeBuild, start_origin
 from releases.models import AuditEvent, Build, BuildFile, ReleaseRequest, ReleaseState
+from releases.roles import APPROVERS, roles_sync
 from releases.services.approvals import release_decide
 from releases.services.manual import ManualObserver, manual_stage
 from selfhosted import health
@@ -151,6 +154,10 @@ def _reviewer(username: str):
     if created:
         user.set_unusable_password()  # a name in the audit trail, not an account to log into
         user.save(update_fields=["password"])
+    # An approver like any other: the two-person rule holds for the demo too.
+    if not Group.objects.filter(name=APPROVERS).exists():
+        roles_sync(apps)  # the migration's groups were removed: make them again
+    user.groups.add(Group.objects.get(name=APPROVERS))
     return user
 
 

@@ -63,6 +63,7 @@ class FakeOrigin:
         self._fail: dict[str, list] = {}
         self._drop: dict[str, list] = {}
         self._slow: dict[str, float] = {}
+        self._holds: dict[str, threading.Event] = {}
         self._corrupt: dict[str, int] = {}
         self._redirects: dict[str, tuple[int, str]] = {}
         self._streams: dict[str, tuple[Callable[[], Iterator[bytes]], int | None]] = {}
@@ -90,6 +91,12 @@ class FakeOrigin:
     def slow(self, name: str, *, seconds_per_block: float) -> None:
         """Sleep this long before every 64 KiB block of `name`."""
         self._slow[name] = seconds_per_block
+
+    def hold(self, name: str) -> threading.Event:
+        """Trickle `name` one byte every half second until the returned event is set (a download
+        that stays in flight for as long as a test needs, without tripping a read timeout)."""
+        self._holds[name] = threading.Event()
+        return self._holds[name]
 
     def corrupt(self, name: str, *, offset: int | None = None) -> None:
         """Serve `name` with one byte flipped (the manifests keep the true hashes)."""
@@ -220,9 +227,16 @@ class _Handler(BaseHTTPRequestHandler):
             limit = drop[0] if drop[0] is not None else (end - start) // 2
         corrupt_at = origin._corrupt.get(name)
         delay = origin._slow.get(name, 0.0)
+        hold = origin._holds.get(name)
         sent = 0
         position = start
         for chunk in self._chunks(name, body, start, end):
+            while hold is not None and not hold.is_set() and len(chunk) > 1:
+                self.wfile.write(chunk[:1])  # (an error here ends the handler, as a reset would)
+                self.wfile.flush()
+                chunk, sent, position = chunk[1:], sent + 1, position + 1
+                entry.sent = sent
+                hold.wait(0.5)
             if delay:
                 time.sleep(delay)
             if corrupt_at is not None and position <= corrupt_at < position + len(chunk):

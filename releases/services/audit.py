@@ -60,6 +60,8 @@ def audit_record(
 class ChainReport:
     checked: int
     problems: list[str]
+    last: int = 0  # the last sequence walked
+    first_broken: int | None = None  # the first row whose content or link does not match
 
     @property
     def ok(self) -> bool:
@@ -73,13 +75,17 @@ def audit_verify(*, progress=None) -> ChainReport:
     expected_sequence = 1
     checked = 0
     events = AuditEvent.objects.select_related("build").order_by("sequence").iterator(2000)
+    first_broken: int | None = None
     for event in events:
+        found = len(problems)
         if event.sequence != expected_sequence:
             problems.append(f"event #{expected_sequence} is missing (next is #{event.sequence})")
         if event.previous_hash != previous:
             problems.append(f"event #{event.sequence}: link to the previous event is broken")
         if event.compute_hash() != event.hash:
             problems.append(f"event #{event.sequence}: content does not match its hash")
+        if len(problems) > found and first_broken is None:
+            first_broken = event.sequence
         previous = event.hash
         expected_sequence = event.sequence + 1
         checked += 1
@@ -90,4 +96,77 @@ def audit_verify(*, progress=None) -> ChainReport:
     if head and (head.sequence != last or head.hash != previous):
         # Rows removed from the end leave a chain that is valid but shorter than the head.
         problems.append(f"the chain head is #{head.sequence} but the last event is #{last}")
-    return ChainReport(checked=checked, problems=problems)
+        if first_broken is None:
+            first_broken = last + 1
+    return ChainReport(checked=checked, problems=problems, last=last, first_broken=first_broken)
+
+
+CHAIN_KINDS = ("audit.chain_checked", "audit.chain_broken", "audit.chain_still_broken")
+MAX_PROBLEMS_KEPT = 20
+
+
+def audit_chain_check(*, actor: str) -> ChainReport:
+    """Verify the chain and record the result as an event of its own.
+
+    A break is `audit.chain_broken` (which notifies) the first time; while the same first row
+    stays broken, later checks record `audit.chain_still_broken` (which does not)."""
+    report = audit_verify()
+    if report.ok:
+        audit_record(
+            kind="audit.chain_checked",
+            message=f"audit chain intact up to #{report.last} ({report.checked} events checked)",
+            actor=actor,
+            data={"last": report.last, "checked": report.checked},
+        )
+        return report
+    previous = AuditEvent.objects.filter(kind__in=CHAIN_KINDS).order_by("-sequence").first()
+    same = (
+        previous is not None
+        and previous.kind != "audit.chain_checked"
+        and previous.data.get("first_broken") == report.first_broken
+    )
+    audit_record(
+        kind="audit.chain_still_broken" if same else "audit.chain_broken",
+        message=f"audit chain broken at #{report.first_broken}: {report.problems[0]}"
+        + (f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""),
+        actor=actor,
+        data={
+            "last": report.last,
+            "checked": report.checked,
+            "first_broken": report.first_broken,
+            "problems": report.problems[:MAX_PROBLEMS_KEPT],
+        },
+    )
+    return report
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    state: str  # intact | broken | unchecked
+    event: AuditEvent | None = None
+
+    @property
+    def data(self) -> dict:
+        return self.event.data if self.event else {}
+
+
+def audit_chain_status() -> ChainStatus:
+    """The result of the latest check (beat or on demand)."""
+    latest = AuditEvent.objects.filter(kind__in=CHAIN_KINDS).order_by("-sequence").first()
+    if latest is None:
+        return ChainStatus("unchecked")
+    return ChainStatus("intact" if latest.kind == "audit.chain_checked" else "broken", latest)
+
+
+def audit_row_problems(*, event: AuditEvent) -> list[str]:
+    """What is wrong with one row and its link to the previous one (its own page)."""
+    problems = []
+    if event.compute_hash() != event.hash:
+        problems.append("its content does not match its hash: it was edited outside the app")
+    previous = AuditEvent.objects.filter(sequence__lt=event.sequence).order_by("-sequence").first()
+    expected = previous.hash if previous else GENESIS_HASH
+    if previous is not None and previous.sequence != event.sequence - 1:
+        problems.append(f"event #{event.sequence - 1} before it is missing")
+    if event.previous_hash != expected:
+        problems.append("its link to the previous event does not match")
+    return problems

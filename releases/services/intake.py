@@ -32,10 +32,11 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
 
-from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState, WebhookDelivery
+from releases.models import Build, ReleaseRequest, WebhookDelivery
+from releases.services import lifecycle
 from releases.services.audit import audit_record
+from releases.services.lifecycle import Event
 from releases.signatures import todesktop_signature_valid
 from releases.validation import PayloadError, payload_parse
 from releases.webhook_http import BodyRefused, body_read, headers_kept
@@ -204,14 +205,14 @@ def _enqueue_staging(release_id: int) -> None:
 
 def _mark_unqueued(*, release_id: int, reason: str) -> None:
     release = ReleaseRequest.objects.select_related("build").get(pk=release_id)
-    with transaction.atomic():
-        Build.objects.filter(pk=release.build_id, status=BuildStatus.RECEIVED).update(
-            status=BuildStatus.FAILED, failure_reason=reason, updated_at=timezone.now()
-        )
-        ReleaseRequest.objects.filter(pk=release_id, state=ReleaseState.PENDING).update(
-            state=ReleaseState.FAILED, failure_reason=reason, updated_at=timezone.now()
-        )
-        audit_record(kind="staging.queue_failed", message=reason, release=release)
+    # The build fails only when nobody is staging it (another release's run may be).
+    lifecycle.move(
+        release=release,
+        step="fail_staging",
+        build_step="give_up",
+        reason=reason,
+        event=Event(kind="staging.queue_failed", message=reason),
+    )
 
 
 def staging_retry(*, releases: Iterable[ReleaseRequest], actor: str) -> tuple[int, list[str]]:
@@ -230,21 +231,19 @@ def _retry_one(*, release: ReleaseRequest, actor: str) -> bool:
     """The claims are conditional updates (failed → received / pending), so two managers
     clicking at once queue one run. A retried request of an already staged build downloads
     nothing: staging reuses the files and opens its review."""
-    now = timezone.now()
     with transaction.atomic():
-        build_claimed = Build.objects.filter(pk=release.build_id, status=BuildStatus.FAILED).update(
-            status=BuildStatus.RECEIVED, failure_reason="", updated_at=now
-        )
-        release_claimed = ReleaseRequest.objects.filter(
-            pk=release.pk, state=ReleaseState.FAILED
-        ).update(state=ReleaseState.PENDING, failure_reason="", updated_at=now)
-        if not (build_claimed or release_claimed):
-            return False
-        audit_record(
-            kind="staging.retry",
-            message=f"staging of build {release.build.build_id} queued again",
+        moved = lifecycle.move(
             release=release,
-            actor=actor,
+            step="retry",
+            build_step="retry",
+            independent=True,  # either may have failed: the build, or only its request
+            event=Event(
+                kind="staging.retry",
+                message=f"staging of build {release.build.build_id} queued again",
+                actor=actor,
+            ),
         )
+        if not moved:
+            return False
         transaction.on_commit(partial(_enqueue_staging, release.pk))
     return True

@@ -16,11 +16,10 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from releases import todesktop
-from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
-from releases.services import manifests
+from releases.models import Build, ReleaseRequest, ReleaseState
+from releases.services import lifecycle, manifests
 from releases.services.audit import audit_record
 from releases.services.staging import build_stage
 from releases.services.staging_files import StagingObserver
@@ -131,13 +130,15 @@ def _record(*, payload: dict[str, Any], actor: str, platforms: list[str]) -> Rel
         build, created = Build.objects.get_or_create(
             build_id=payload["buildId"], defaults={"app_id": payload["appId"]}
         )
-        # Staging by hand is how an operator retries a failed build: give it a fresh start.
-        retried = Build.objects.filter(pk=build.pk, status=BuildStatus.FAILED).update(
-            status=BuildStatus.RECEIVED, failure_reason="", updated_at=timezone.now()
-        )
         release = ReleaseRequest.objects.create(
-            build=build, kind="release", payload=payload, release_info=payload.get("releaseInfo")
+            build=build,
+            kind="release",
+            payload=payload,
+            release_info=payload.get("releaseInfo"),
+            requested_by=actor,
         )
+        # Staging by hand is how an operator retries a failed build: give it a fresh start.
+        retried = lifecycle.move(build=build, build_step="retry")
         audit_record(
             kind="manual.stage",
             message=(

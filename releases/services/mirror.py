@@ -17,13 +17,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
-from releases.models import (
-    Build,
-    BuildStatus,
-    ReleaseRequest,
-    ReleaseState,
-    WebhookDelivery,
-)
+from releases.models import ReleaseRequest, ReleaseState, WebhookDelivery
+from releases.services import lifecycle
 from releases.services.audit import audit_record
 from releases.webhook_http import headers_kept
 
@@ -37,20 +32,12 @@ KEPT_HEADERS = (
     "X-Hub-Signature-256",
     "User-Agent",
 )
-# States a late or replayed review event must not move a release out of.
-SETTLED = (
-    ReleaseState.MERGED,
-    ReleaseState.MERGED_UNREVIEWED,
-    ReleaseState.LIVE,
-    ReleaseState.FAILED,
-    ReleaseState.WITHDRAWN,
-)
-# States a merge webhook (late, or replayed) must not move back to "merged": promotion decided
-# them after checking the merge's review, or a release manager withdrew the release.
-DECIDED = (ReleaseState.LIVE, ReleaseState.MERGED_UNREVIEWED, ReleaseState.WITHDRAWN)
-REVIEW_STATES = {
-    "approved": (ReleaseState.APPROVED, BuildStatus.APPROVED),
-    "changes_requested": (ReleaseState.CHANGES_REQUESTED, BuildStatus.IN_REVIEW),
+# A review's verdict → the lifecycle steps of its release and build. A late or replayed event
+# does not move a release that is settled (merged, live, failed, withdrawn): the steps' from-states
+# leave those out, and a merge never moves one that promotion or a release manager decided.
+REVIEW_STEPS = {
+    "approved": ("approve_on_github", "approve"),
+    "changes_requested": ("request_changes", "back_to_review"),
 }
 
 
@@ -149,14 +136,6 @@ def _release_for(pr: dict) -> ReleaseRequest | None:
     return release
 
 
-def _move(release: ReleaseRequest, state: str, build_status: str | None = None, **fields) -> None:
-    ReleaseRequest.objects.filter(pk=release.pk).update(state=state, **fields)
-    if build_status:
-        Build.objects.filter(pk=release.build_id).exclude(status=BuildStatus.LIVE).update(
-            status=build_status
-        )
-
-
 def _record(kind: str, message: str, *, release, actor, url, when, delivery_id, **data) -> None:
     audit_record(
         kind=kind,
@@ -180,16 +159,14 @@ def _pull_request(payload: dict, delivery_id: str) -> Outcome:
     when = pr.get("updated_at")
     number = pr.get("number")
     if action in ("opened", "reopened"):
-        if release.state not in SETTLED:
-            _move(release, ReleaseState.IN_REVIEW, BuildStatus.IN_REVIEW)
+        lifecycle.move(release=release, step="reopen", build_step="back_to_review")
         message = f"pull request #{number} {action}"
     elif action in ("edited", "synchronize"):
         message = f"pull request #{number} " + ("edited" if action == "edited" else "updated")
     elif action == "closed" and pr.get("merged"):
         return _merged(release, pr, delivery_id)
     elif action == "closed":
-        if release.state not in SETTLED:
-            _move(release, ReleaseState.CLOSED)
+        if lifecycle.move(release=release, step="close"):
             _close_build_if_abandoned(release)
         message, when = f"pull request #{number} closed without merging", pr.get("closed_at")
     else:
@@ -211,23 +188,19 @@ def _pull_request(payload: dict, delivery_id: str) -> Outcome:
 def _close_build_if_abandoned(release: ReleaseRequest) -> None:
     others = ReleaseRequest.objects.filter(build_id=release.build_id).exclude(pk=release.pk)
     if not others.exclude(state__in=(ReleaseState.CLOSED, ReleaseState.REJECTED)).exists():
-        Build.objects.filter(pk=release.build_id).exclude(status=BuildStatus.LIVE).update(
-            status=BuildStatus.CLOSED
-        )
+        lifecycle.move(build=release.build, build_step="close")
 
 
 def _merged(release: ReleaseRequest, pr: dict, delivery_id: str) -> Outcome:
     merger = _login(pr.get("merged_by"))
     merged_at = parse_datetime(pr.get("merged_at") or "")
     number = pr.get("number")
-    if release.state not in DECIDED:
-        _move(
-            release,
-            ReleaseState.MERGED,
-            BuildStatus.APPROVED,
-            merged_by=merger,
-            merged_at=merged_at,
-        )
+    lifecycle.move(
+        release=release,
+        step="merge",
+        build_step="approve",
+        fields={"merged_by": merger, "merged_at": merged_at},
+    )
     message = f"pull request #{number} merged by {merger or 'someone'}"
     _record(
         "github.pr_merged",
@@ -253,15 +226,14 @@ def _review(payload: dict, delivery_id: str) -> Outcome:
         return Outcome(handled=False, detail="not a release pull request")
     state = str(review.get("state", "")).lower()
     reviewer = _login(review.get("user")) or _login(payload.get("sender"))
-    if action == "submitted" and state in REVIEW_STATES:
-        if release.state not in SETTLED:
-            _move(release, *REVIEW_STATES[state])
+    if action == "submitted" and state in REVIEW_STEPS:
+        step, build_step = REVIEW_STEPS[state]
+        lifecycle.move(release=release, step=step, build_step=build_step)
         message = f"{reviewer} " + ("approved" if state == "approved" else "requested changes")
     elif action == "submitted" and state == "commented":
         message = f"{reviewer} commented"
     elif action == "dismissed":
-        if release.state not in SETTLED:
-            _move(release, ReleaseState.IN_REVIEW, BuildStatus.IN_REVIEW)
+        lifecycle.move(release=release, step="reopen", build_step="back_to_review")
         message = f"review by {reviewer} dismissed by {_login(payload.get('sender'))}"
     else:
         logger.info("github review action %s (%s) ignored", action, state)

@@ -41,24 +41,14 @@ from django.utils import timezone
 
 from releases import buckets
 from releases.buckets import Bucket, Leftover, ObjectInfo
-from releases.models import Build, BuildFile, BuildStatus, ReleaseRequest, ReleaseState
+from releases.models import Build, BuildFile, BuildStatus, ReleaseRequest
 from releases.services.audit import audit_record
+from releases.services.lifecycle import BUILD_FINAL, RELEASE_OPEN
 from releases.services.promotion.desired import RELEASES_FILE
 
 logger = logging.getLogger(__name__)
 
 LEFTOVER_AGE = timedelta(days=1)
-# Release requests that may still need their build's staged files.
-OPEN_STATES = (
-    ReleaseState.PENDING,
-    ReleaseState.AWAITING_REVIEW,
-    ReleaseState.IN_REVIEW,
-    ReleaseState.CHANGES_REQUESTED,
-    ReleaseState.APPROVED,
-    ReleaseState.MERGED,
-    ReleaseState.MERGED_UNREVIEWED,  # promoted as soon as a review covers its head
-)
-EXPIRING = (BuildStatus.FAILED, BuildStatus.REJECTED, BuildStatus.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -141,7 +131,7 @@ def _expired(*, now: datetime, notes: list[str]) -> list[tuple[Build, str]]:
     kept, rules_known = _kept_build_ids(notes)
     builds = Build.objects.annotate(last_event=Max("events__created_at")).order_by("pk")
     expired = []
-    for build in builds.filter(status__in=EXPIRING).exclude(pk__in=kept):
+    for build in builds.filter(status__in=BUILD_FINAL).exclude(pk__in=kept):
         since = build.last_event or build.updated_at
         if since < cutoff:
             reason = f"build {build.build_id} is {build.status} since {since:%Y-%m-%d}"
@@ -174,7 +164,7 @@ def _kept_build_ids(notes: list[str]) -> tuple[set[int], bool]:
     """Builds whose staged files stay whatever their age; and whether production's rules were
     read (when not, no live build may go)."""
     kept = set(
-        ReleaseRequest.objects.filter(state__in=OPEN_STATES).values_list("build_id", flat=True)
+        ReleaseRequest.objects.filter(state__in=RELEASE_OPEN).values_list("build_id", flat=True)
     )
     try:
         named = _named_by_rules(buckets.production())
@@ -228,7 +218,7 @@ def _still_expired(build: Build, planned: Build) -> bool:
     """Nothing moved since the plan: same status, and no release request opened for it."""
     if build.status != planned.status:
         return False
-    return not ReleaseRequest.objects.filter(build=build, state__in=OPEN_STATES).exists()
+    return not ReleaseRequest.objects.filter(build=build, state__in=RELEASE_OPEN).exists()
 
 
 def _build_record(build: Build, reason: str, removed: list[ObjectInfo], *, actor: str) -> None:

@@ -2,15 +2,8 @@
 
 `review_open` is the single entry point staging calls once a build is staged and verified.
 
-GitHub backend, created exactly once:
-1. The branch name is stored on the release request *before* the branch is created, so a
-   retry after a crash continues on the same branch.
-2. Before anything is committed, the open PR for that branch is looked up: a retry after a
-   crash between "PR created" and "PR number saved" finds it instead of opening another (and
-   GitHub itself refuses a second open PR for one branch; `github.pull_open` then returns the
-   existing one).
-3. Each metadata file is re-read from the branch and committed only when it differs, so a retry
-   adds no commits.
+GitHub backend: the pull request is created exactly once, whatever crashes or retries (see
+`pull_requests`); a rollback (`rollback_open`) opens its pull request through the same code.
 
 A GitHub failure after PyGithub's retries leaves the release request `failed` with GitHub's
 message, an audit event, and the message in the build's `failure_reason`. The build keeps
@@ -27,45 +20,44 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
 from releases import github
-from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
-from releases.services import release_files
+from releases.models import ReleaseRequest, ReleaseState
+from releases.services import lifecycle, release_files
 from releases.services.audit import audit_record
+from releases.services.lifecycle import FILES_STAGED, Event
 from releases.services.pr_body import pr_body, pr_title
+from releases.services.pull_requests import FileChange, PullSpec, pull_ensure
 
 logger = logging.getLogger(__name__)
 
-OPENABLE = (ReleaseState.PENDING, ReleaseState.AWAITING_REVIEW, ReleaseState.FAILED)
-# The build's files are staged and verified (staging sets `staged` only after verification).
-READY = (BuildStatus.STAGED, BuildStatus.IN_REVIEW, BuildStatus.APPROVED, BuildStatus.LIVE)
-BRANCH_ATTEMPTS = 100
 LOCK_NAMESPACE = 0x5E1F  # pg advisory locks: (namespace, release id)
 
 
 def review_open(*, release: ReleaseRequest) -> None:
     """Open the review for `release` with the configured backend (idempotent)."""
-    if release.state not in OPENABLE:
+    if not lifecycle.allows(release, "open_review"):
         return
     build = release.build
     if settings.REVIEW_BACKEND == "admin":
-        ReleaseRequest.objects.filter(pk=release.pk).update(state=ReleaseState.IN_REVIEW)
-        type(build).objects.filter(pk=build.pk).update(status=BuildStatus.IN_REVIEW)
-        audit_record(
-            kind="review.awaiting_approval",
-            message=f"waiting for {settings.REQUIRED_APPROVALS} approval(s) in the admin",
+        lifecycle.move(
             release=release,
+            step="open_review",
+            build_step="open_review",
+            event=Event(
+                kind="review.awaiting_approval",
+                message=f"waiting for {settings.REQUIRED_APPROVALS} approval(s) in the admin",
+            ),
         )
         return
-    if build.status not in READY:
+    if build.status not in FILES_STAGED:
         logger.warning("review of %s not opened: build is %s", release, build.status)
         return
     with _exclusive(release.pk) as acquired:
         if not acquired:  # another worker is opening this very review right now
             return
         release.refresh_from_db()
-        if release.state in OPENABLE:
+        if lifecycle.allows(release, "open_review"):
             _github_open(release)
 
 
@@ -73,7 +65,9 @@ def review_blocker(*, release: ReleaseRequest) -> str:
     """Why the review of `release` cannot be retried now ("" when it can)."""
     if release.state not in (ReleaseState.FAILED, ReleaseState.AWAITING_REVIEW):
         return f"it is {release.get_state_display()}"
-    if release.build.status not in READY:
+    if not lifecycle.allows(release, "open_review"):
+        return "it was accepted: its promotion is retried by reconcile, not by a new review"
+    if release.build.status not in FILES_STAGED:
         return f"its build is {release.build.get_status_display()}, not staged"
     return ""
 
@@ -116,117 +110,52 @@ def _exclusive(release_id: int) -> Iterator[bool]:
 
 
 def _github_open(release: ReleaseRequest) -> None:
+    spec = _spec(release)
     try:
-        pull, created = _pull_ensure(release)
+        pull, created = pull_ensure(release, spec)
     except github.GitHubError as exc:
-        _failed(release, str(exc))
+        _failed(release, spec, str(exc))
         return
-    now = timezone.now()
-    with transaction.atomic():
-        ReleaseRequest.objects.filter(pk=release.pk).update(
-            pr_number=pull.number,
-            pr_url=pull.url,
-            state=ReleaseState.IN_REVIEW,
-            failure_reason="",
-            updated_at=now,
-        )
-        Build.objects.filter(pk=release.build_id, status__in=(BuildStatus.STAGED,)).update(
-            status=BuildStatus.IN_REVIEW, failure_reason="", updated_at=now
-        )
-        audit_record(
-            kind="review.pr_opened" if created else "review.pr_found",
-            message=(
-                f"opened pull request #{pull.number} from {pull.head_ref}"
-                if created
-                else f"found pull request #{pull.number} opened by an earlier attempt"
-            ),
-            url=pull.url,
-            release=release,
-            data={"number": pull.number, "branch": pull.head_ref, "base": pull.base_ref},
-        )
-    release.refresh_from_db()
-
-
-def _failed(release: ReleaseRequest, message: str) -> None:
-    logger.warning("review of %s failed: %s", release, message)
-    now = timezone.now()
-    ReleaseRequest.objects.filter(pk=release.pk).update(
-        state=ReleaseState.FAILED, failure_reason=message, updated_at=now
-    )
-    Build.objects.filter(pk=release.build_id, status=BuildStatus.STAGED).update(
-        failure_reason=f"review failed: {message}", updated_at=now
-    )
-    audit_record(
-        kind="review.failed",
-        message=f"could not open the pull request: {message}",
+    lifecycle.move(
         release=release,
-        data={"branch": release.branch},
+        step="open_review",
+        build_step="open_review",
+        fields={"pr_number": pull.number, "pr_url": pull.url},
+        event=spec.opened(pull, created),
     )
     release.refresh_from_db()
 
 
-def _pull_ensure(release: ReleaseRequest) -> tuple[github.PullInfo, bool]:
-    """The PR of `release`: found (after a crash) or created. True when created now."""
-    base = github.repo_get().default_branch
-    base_sha = github.branch_head(base)
-    if base_sha is None:
-        raise github.GitHubError(f"the default branch {base} does not exist")
-    branch = _branch_ensure(release, base_sha=base_sha)
-    existing = github.pull_find_by_branch(branch)
-    if existing is not None:
-        return existing, False
-    problems = _files_commit(release, branch=branch, base=base)
-    body = pr_body(release=release, files=release.build.files.all(), problems=problems, base=base)
-    pull = github.pull_open(title=pr_title(release=release), body=body, head=branch, base=base)
-    return pull, True
+def _failed(release: ReleaseRequest, spec: PullSpec, message: str) -> None:
+    logger.warning("review of %s failed: %s", release, message)
+    with transaction.atomic():
+        reason = spec.failure_reason(message)
+        lifecycle.move(
+            release=release, step="fail_review", reason=reason, event=spec.failed(message)
+        )
+        # The build's files stay usable (it stays `staged`), but it names the reason too.
+        lifecycle.move(
+            build=release.build, build_step="review_failed", reason=f"review failed: {reason}"
+        )
+    release.refresh_from_db()
 
 
-def _branch_claim(release: ReleaseRequest, name: str) -> None:
-    ReleaseRequest.objects.filter(pk=release.pk).update(branch=name, updated_at=timezone.now())
-    release.branch = name
+def _spec(release: ReleaseRequest) -> PullSpec:
+    if release.kind == "rollback":
+        from releases.services.rollback import rollback_pull_spec
 
+        return rollback_pull_spec(release)
+    if release.kind == "halt":
+        from releases.services.rollouts import halt_pull_spec
 
-def _branch_ensure(release: ReleaseRequest, *, base_sha: str) -> str:
-    """`release-build-<id>` from the default branch head, or `-1`, `-2`, … when taken."""
-    if release.branch:
-        # Claimed by an earlier attempt of this release: it is ours whether or not that attempt
-        # got as far as creating it.
-        if github.branch_head(release.branch) or github.branch_create(release.branch, sha=base_sha):
-            return release.branch
-    stem = f"release-build-{release.build.build_id}"
-    claimed = set(
-        ReleaseRequest.objects.exclude(pk=release.pk)
-        .filter(branch__startswith=stem)
-        .values_list("branch", flat=True)
-    )
-    for number in range(BRANCH_ATTEMPTS):
-        name = f"{stem}-{number}" if number else stem
-        if name in claimed:
-            continue
-        _branch_claim(release, name)
-        if github.branch_create(name, sha=base_sha):
-            return name
-        # GitHub says it exists. A retried POST whose first response was lost (a 502 after
-        # GitHub had created it) leaves a bare branch at our base and no PR: that one is ours.
-        if github.branch_head(name) == base_sha and not github.pull_find_by_branch(
-            name, state="all"
-        ):
-            return name
-    raise github.GitHubError(
-        f"no free branch name: {stem} … {stem}-{BRANCH_ATTEMPTS - 1} are taken"
-    )
-
-
-def _files_commit(release: ReleaseRequest, *, branch: str, base: str) -> dict[str, str]:
-    """Commit desktop-builds.json (and desktop-releases.json with releaseInfo) on `branch`.
-    Returns, per file, why its content on `base` was not used ("" when it was)."""
+        return halt_pull_spec(release)
     build = release.build
     version = build.version or str(release.payload.get("appVersion") or "")
     entry = release_files.build_entry(
         build_id=build.build_id, version=version, created_at=release.created_at
     )
     changes = [
-        (
+        FileChange(
             release_files.BUILDS_FILE,
             partial(release_files.builds_update, entry=entry),
             f"Add build {build.build_id} (v{version}) to {release_files.BUILDS_FILE}",
@@ -234,36 +163,32 @@ def _files_commit(release: ReleaseRequest, *, branch: str, base: str) -> dict[st
     ]
     if release.release_info:
         changes.append(
-            (
+            FileChange(
                 release_files.RELEASES_FILE,
                 partial(release_files.releases_update, release_info=release.release_info),
                 f"Release v{version} in {release_files.RELEASES_FILE}",
             )
         )
-    problems = {}
-    for path, update, message in changes:
-        on_base = github.file_read(path, ref=base)
-        problems[path] = update(on_base.text if on_base else None).problem
-        _file_commit(path, update=update, message=message, branch=branch)
-    return problems
-
-
-def _file_commit(path: str, *, update, message: str, branch: str) -> None:
-    """Apply `update` to the file on `branch`; no commit when it already has that content."""
-    for _attempt in range(3):
-        current = github.file_read(path, ref=branch)
-        text = update(current.text if current else None).text
-        if current is not None and current.text == text:
-            return
-        try:
-            github.file_write(
-                path,
-                text=text,
-                message=message,
-                branch=branch,
-                sha=current.sha if current else None,
-            )
-            return
-        except github.FileConflict:
-            continue  # the branch moved under us: read it again
-    raise github.GitHubError(f"{path} kept changing on {branch}; gave up after 3 attempts")
+    return PullSpec(
+        stem=f"release-build-{build.build_id}",
+        title=pr_title(release=release),
+        changes=tuple(changes),
+        body=lambda problems, base: pr_body(
+            release=release, files=build.files.all(), problems=problems, base=base
+        ),
+        opened=lambda pull, created: Event(
+            kind="review.pr_opened" if created else "review.pr_found",
+            message=(
+                f"opened pull request #{pull.number} from {pull.head_ref}"
+                if created
+                else f"found pull request #{pull.number} opened by an earlier attempt"
+            ),
+            url=pull.url,
+            data={"number": pull.number, "branch": pull.head_ref, "base": pull.base_ref},
+        ),
+        failed=lambda message: Event(
+            kind="review.failed",
+            message=f"could not open the pull request: {message}",
+            data={"branch": release.branch},
+        ),
+    )

@@ -9,22 +9,17 @@ review accepts it.
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
 from django.db import transaction
 
 from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
-from releases.services.audit import audit_record
+from releases.services import lifecycle
+from releases.services.lifecycle import REVIEW_OPEN, Event
 from releases.services.pr_body import REVIEWED_HEAD_NOTE
+from releases.services.pull_requests import FileChange, PullSpec
 from releases.services.release_files import RELEASES_FILE, releases_update
-
-BRANCH_ATTEMPTS = 100
-OPEN_ROLLBACK_STATES = (
-    ReleaseState.PENDING,
-    ReleaseState.AWAITING_REVIEW,
-    ReleaseState.IN_REVIEW,
-    ReleaseState.CHANGES_REQUESTED,
-    ReleaseState.APPROVED,
-)
 
 
 class RollbackError(Exception):
@@ -33,6 +28,8 @@ class RollbackError(Exception):
 
 def rollback_open(*, build: Build, actor: str) -> ReleaseRequest:
     """Open a review that makes `build` the latest release again."""
+    from releases.services.review import review_open
+
     if build.status != BuildStatus.LIVE:
         raise RollbackError(f"build {build.build_id} is not live; only a live build can be")
     with transaction.atomic():
@@ -40,7 +37,7 @@ def rollback_open(*, build: Build, actor: str) -> ReleaseRequest:
         # the first one's rollback instead of opening another review.
         Build.objects.select_for_update().filter(pk=build.pk).first()
         open_one = ReleaseRequest.objects.filter(
-            build=build, kind="rollback", state__in=OPEN_ROLLBACK_STATES
+            build=build, kind="rollback", state__in=REVIEW_OPEN
         ).first()
         if open_one is not None:
             where = open_one.pr_url or f"release request #{open_one.pk}"
@@ -50,74 +47,55 @@ def rollback_open(*, build: Build, actor: str) -> ReleaseRequest:
             kind="rollback",
             payload={"rollbackTo": build.build_id, "requestedBy": actor},
             release_info={"latestReleaseBuildId": build.build_id},
-            state=ReleaseState.PENDING,
+            requested_by=actor,
         )
     if settings.REVIEW_BACKEND == "admin":
-        ReleaseRequest.objects.filter(pk=release.pk).update(state=ReleaseState.IN_REVIEW)
-        audit_record(
+        event = Event(
             kind="rollback.awaiting_approval",
             message=f"rollback to {build} requested by {actor}; waiting for approval",
-            release=release,
             actor=actor,
         )
+        lifecycle.move(release=release, step="open_review", event=event)
     else:
-        _open_pull_request(release, actor=actor)
+        # The review's own crash-safe code: the branch is stored before it is created, an
+        # existing PR is found, a moved branch is read again. "Retry opening the review" in the
+        # admin takes it up again after a failure.
+        review_open(release=release)
     release.refresh_from_db()
+    if release.state == ReleaseState.FAILED:
+        raise RollbackError(release.failure_reason)
     return release
 
 
-def _open_pull_request(release: ReleaseRequest, *, actor: str) -> None:
-    from releases import github
-
+def rollback_pull_spec(release: ReleaseRequest) -> PullSpec:
+    """The branch, commit and PR of a rollback (`review_open` opens it)."""
     build = release.build
-    try:
-        base = github.repo_get().default_branch
-        head = github.branch_head(base)
-        branch = _branch_create(f"rollback-to-{build.build_id}", sha=head)
-        ReleaseRequest.objects.filter(pk=release.pk).update(branch=branch)
-        current = github.file_read(RELEASES_FILE, ref=head)
-        updated = releases_update(current.text if current else None,
-                                  release_info=release.release_info)  # fmt: skip
-        github.file_write(
-            RELEASES_FILE,
-            text=updated.text,
-            message=f"Roll back to build {build.build_id} (v{build.version})",
-            branch=branch,
-            sha=current.sha if current else None,
-        )
-        pull = github.pull_open(
-            title=f"[rollback] Make build {build.build_id} (v{build.version}) the latest release",
-            body=_body(build, actor=actor),
-            head=branch,
-            base=base,
-        )
-    except github.GitHubError as exc:
-        message = f"cannot open the rollback pull request: {exc}"
-        ReleaseRequest.objects.filter(pk=release.pk).update(
-            state=ReleaseState.FAILED, failure_reason=message
-        )
-        audit_record(kind="rollback.failed", message=message, release=release, actor=actor)
-        raise RollbackError(message) from exc
-    ReleaseRequest.objects.filter(pk=release.pk).update(
-        state=ReleaseState.IN_REVIEW, pr_number=pull.number, pr_url=pull.url
+    actor = str(release.payload.get("requestedBy") or "")
+    return PullSpec(
+        stem=f"rollback-to-{build.build_id}",
+        title=f"[rollback] Make build {build.build_id} (v{build.version}) the latest release",
+        changes=(
+            FileChange(
+                RELEASES_FILE,
+                partial(releases_update, release_info=release.release_info),
+                f"Roll back to build {build.build_id} (v{build.version})",
+            ),
+        ),
+        body=lambda _problems, _base: _body(build, actor=actor),
+        opened=lambda pull, created: Event(
+            kind="rollback.opened",
+            message=f"rollback to {build} opened as pull request #{pull.number} by {actor}"
+            + ("" if created else " (found after an earlier attempt)"),
+            actor=actor,
+            url=pull.url,
+        ),
+        failed=lambda message: Event(
+            kind="rollback.failed",
+            message=f"cannot open the rollback pull request: {message}",
+            actor=actor,
+        ),
+        failure_reason=lambda message: f"cannot open the rollback pull request: {message}",
     )
-    audit_record(
-        kind="rollback.opened",
-        message=f"rollback to {build} opened as pull request #{pull.number} by {actor}",
-        release=release,
-        actor=actor,
-        url=pull.url,
-    )
-
-
-def _branch_create(name: str, *, sha: str) -> str:
-    from releases import github
-
-    for attempt in range(BRANCH_ATTEMPTS):
-        candidate = name if attempt == 0 else f"{name}-{attempt}"
-        if github.branch_create(candidate, sha=sha):
-            return candidate
-    raise github.GitHubError(f"no free branch name for {name} after {BRANCH_ATTEMPTS} tries")
 
 
 def _since(build: Build) -> str:

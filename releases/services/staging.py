@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.db.models import Q
-from django.utils import timezone
 
 from releases import buckets, todesktop
-from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
-from releases.services import manifests
+from releases.models import Build, ReleaseRequest, ReleaseState
+from releases.services import lifecycle, manifests
 from releases.services.audit import audit_record
+from releases.services.lifecycle import BUILD_FINAL, FILES_STAGED, Event
 from releases.services.ownership import names_refusal
 from releases.services.review import review_open
 from releases.services.staging_files import (
@@ -30,19 +28,9 @@ from releases.services.staging_files import (
     StagingObserver,
     files_stage,
     files_verify,
-    lease_renew,
 )
 
 logger = logging.getLogger(__name__)
-
-# The build's files are staged: a new release request for it reuses them.
-STAGED_STATUSES = (
-    BuildStatus.STAGED,
-    BuildStatus.IN_REVIEW,
-    BuildStatus.APPROVED,
-    BuildStatus.LIVE,
-)
-FINAL_STATUSES = (BuildStatus.FAILED, BuildStatus.REJECTED, BuildStatus.CLOSED)
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -79,13 +67,14 @@ def build_stage(
     if release is None:
         return
     build = release.build
-    if build.status in STAGED_STATUSES:
+    if build.status in FILES_STAGED:
         staging_reuse(release=release, open_review=open_review)
         return
-    if build.status in FINAL_STATUSES:
-        _release_fail(release, f"build {build.build_id} is {build.status}: {build.failure_reason}")
+    if build.status in BUILD_FINAL:
+        reason = f"build {build.build_id} is {build.status}: {build.failure_reason}"
+        lifecycle.move(release=release, step="fail_staging", reason=reason)
         return
-    if not build_claim(build=build):
+    if not lifecycle.build_claim(build=build, release=release):
         # Another worker holds a fresh lease; come back once it has finished (or died).
         raise TransientError(f"build {build.build_id} is being staged by another worker")
     try:
@@ -115,20 +104,7 @@ def _retry_prepare(build: Build, release: ReleaseRequest, exc: Exception) -> Non
 
 
 def _claim_return(build: Build) -> None:
-    Build.objects.filter(pk=build.pk, status=BuildStatus.STAGING).update(
-        status=BuildStatus.RECEIVED, updated_at=timezone.now()
-    )
-
-
-def build_claim(*, build: Build) -> bool:
-    """received → staging, or take over a `staging` build whose lease went stale."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.STAGING_LEASE_SECONDS)
-    claimable = Q(status=BuildStatus.RECEIVED) | Q(status=BuildStatus.STAGING, updated_at__lt=stale)
-    claimed = Build.objects.filter(claimable, pk=build.pk).update(
-        status=BuildStatus.STAGING, updated_at=now
-    )
-    return claimed == 1
+    lifecycle.move(build=build, build_step="unclaim")
 
 
 def _stage(
@@ -149,7 +125,7 @@ def _stage(
         plan = manifests.build_plan(
             app_id=build.app_id,
             build_id=build.build_id,
-            progress=lambda: lease_renew(build=build),
+            progress=lambda: lifecycle.lease_renew(build=build),
             platforms=platforms,
         )
     except manifests.ManifestError as exc:
@@ -165,11 +141,12 @@ def _stage(
         raise StagingFailed(refused)
     files_stage(build=build, plan=plan, observer=observer)
     summary = files_verify(build=build, plan=plan)
-    now = timezone.now()
-    Build.objects.filter(pk=build.pk).update(
-        status=BuildStatus.STAGED, staged_at=now, updated_at=now, failure_reason=""
-    )
-    audit_record(kind="staging.verified", message=summary, release=release)
+    event = Event(kind="staging.verified", message=summary)
+    if not lifecycle.move(build=build, build_step="stage", release=release, event=event):
+        # Only the run holding the claim stages the build: another one took over a lease that
+        # went stale while this run was stuck; that run opens the review.
+        logger.warning("staging of %s finished after losing its claim", build.build_id)
+        return
     release.refresh_from_db()
     if open_review:
         review_open(release=release)
@@ -178,10 +155,11 @@ def _stage(
 
 
 def _plan_record(build: Build, release: ReleaseRequest, plan: manifests.BuildPlan) -> None:
-    fields = {"platforms": plan.platforms, "updated_at": timezone.now()}
+    fields = {"platforms": plan.platforms}
     if plan.version and not build.version:
         fields["version"] = plan.version
     Build.objects.filter(pk=build.pk).update(**fields)
+    lifecycle.lease_renew(build=build)
     audit_record(
         kind="staging.manifests",
         message=(
@@ -210,50 +188,42 @@ def staging_reuse(*, release: ReleaseRequest, open_review: bool = True) -> None:
 def review_defer(*, release: ReleaseRequest) -> None:
     """Staged without opening the review (`manage.py stage --no-review`): the release waits;
     the admin action "Retry opening the review (PR)" opens it later."""
-    updated = ReleaseRequest.objects.filter(pk=release.pk, state=ReleaseState.PENDING).update(
-        state=ReleaseState.AWAITING_REVIEW, updated_at=timezone.now()
-    )
-    if updated:
-        audit_record(
-            kind="review.deferred",
-            message="staged; the review was not opened (--no-review)",
-            release=release,
-        )
+    event = Event(kind="review.deferred", message="staged; the review was not opened (--no-review)")
+    lifecycle.move(release=release, step="defer_review", event=event)
 
 
 def staging_fail(*, build: Build, release: ReleaseRequest, reason: str) -> None:
     """The build failed for good (bad manifest, unsafe name, mismatch): no review is opened."""
-    Build.objects.filter(pk=build.pk).update(
-        status=BuildStatus.FAILED, failure_reason=reason, updated_at=timezone.now()
+    lifecycle.move(
+        release=release,
+        step="fail_staging",
+        build=build,
+        build_step="fail",
+        independent=True,  # the build fails even if its request moved on meanwhile
+        reason=reason,
+        event=Event(kind="staging.failed", message=reason),
     )
-    _release_fail(release, reason)
-    audit_record(kind="staging.failed", message=reason, release=release)
     logger.warning("staging of %s failed: %s", build.build_id, reason)
-
-
-def _release_fail(release: ReleaseRequest, reason: str) -> None:
-    ReleaseRequest.objects.filter(pk=release.pk).update(
-        state=ReleaseState.FAILED, failure_reason=reason, updated_at=timezone.now()
-    )
 
 
 def staging_give_up(*, release_id: int, reason: str) -> None:
     """The staging task ran out of retries (ToDesktop or the bucket never recovered).
 
     The release request fails visibly (a release manager retries it from the admin). The build
-    fails too unless another worker is staging it right now (that run owns the build's state):
-    a `staging` build whose lease went stale has nobody staging it (see `build_claim`).
+    fails too unless another release's run is staging it right now (that run owns the build's
+    state): a `staging` build whose lease went stale, or that this release's own (ended) run
+    held, has nobody staging it (see `lifecycle.build_claim`).
     """
     release = ReleaseRequest.objects.select_related("build").filter(pk=release_id).first()
     if release is None or release.state != ReleaseState.PENDING:
         return
     reason = f"staging gave up after retries: {reason}"
-    build = release.build
-    stale = timezone.now() - timedelta(seconds=settings.STAGING_LEASE_SECONDS)
-    unclaimed = Q(status=BuildStatus.RECEIVED) | Q(status=BuildStatus.STAGING, updated_at__lt=stale)
-    Build.objects.filter(unclaimed, pk=build.pk).update(
-        status=BuildStatus.FAILED, failure_reason=reason, updated_at=timezone.now()
+    moved = lifecycle.move(
+        release=release,
+        step="fail_staging",
+        build_step="give_up",
+        reason=reason,
+        event=Event(kind="staging.failed", message=reason),
     )
-    _release_fail(release, reason)
-    audit_record(kind="staging.failed", message=reason, release=release)
-    logger.error("staging of %s gave up: %s", build.build_id, reason)
+    if moved:
+        logger.error("staging of %s gave up: %s", release.build.build_id, reason)

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from releases import buckets, todesktop
-from releases.models import Build, BuildFile, BuildStatus, Verification
+from releases.models import Build, BuildFile, Verification
+from releases.services import lifecycle
 from releases.services.audit import audit_record
 from releases.services.blockmaps import BlockmapInvalid, blockmap_checked
 from releases.services.limits import declared_size, file_cap, plan_over_caps, stream_limit
@@ -137,7 +138,7 @@ def _run_pool(
         try:
             while pending:
                 done, pending = wait(pending, timeout=heartbeat, return_when=FIRST_COMPLETED)
-                lease_renew(build=build)
+                lifecycle.lease_renew(build=build)
                 for future in done:
                     staged = future.result()
                     if staged is not None:
@@ -149,11 +150,6 @@ def _run_pool(
             for future in pending:
                 future.cancel()
             raise
-
-
-def lease_renew(*, build: Build) -> None:
-    """Keep the claim on a build fresh (see `staging.build_claim`)."""
-    Build.objects.filter(pk=build.pk, status=BuildStatus.STAGING).update(updated_at=timezone.now())
 
 
 def _still_staged(bucket: buckets.Bucket, job: _Job) -> bool:

@@ -17,12 +17,11 @@ A live release is not withdrawn: production already serves it; a rollback moves 
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
-from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
-from releases.services.audit import audit_record
+from releases.models import ReleaseRequest, ReleaseState
+from releases.services import lifecycle
+from releases.services.lifecycle import ACCEPTED, Event
 
-WITHDRAWABLE = (ReleaseState.APPROVED, ReleaseState.MERGED, ReleaseState.MERGED_UNREVIEWED)
 MAX_REASON_LENGTH = 1000
 
 
@@ -36,7 +35,7 @@ def withdraw_blocker(*, release: ReleaseRequest) -> str:
         return "it is live (open a rollback to move users to another build)"
     if release.state == ReleaseState.FAILED and release.merged_at is not None:
         return ""  # accepted, then its promotion failed
-    if release.state not in WITHDRAWABLE:
+    if release.state not in ACCEPTED:
         return f"it is {release.get_state_display().lower()}, not accepted"
     return ""
 
@@ -54,19 +53,19 @@ def release_withdraw(*, release: ReleaseRequest, actor: str, reason: str) -> Rel
         blocker = withdraw_blocker(release=locked)
         if blocker:
             raise WithdrawRefused(blocker)
-        ReleaseRequest.objects.filter(pk=locked.pk).update(
-            state=ReleaseState.WITHDRAWN,
-            failure_reason=f"withdrawn by {actor}: {reason}",
-            updated_at=timezone.now(),
+        previous, shown = locked.state, locked.get_state_display()
+        lifecycle.move(
+            release=locked,
+            step="withdraw",
+            reason=f"withdrawn by {actor}: {reason}",
+            event=Event(
+                kind="release.withdrawn",
+                message=f"{release} withdrawn by {actor} (was {shown}): {reason}",
+                actor=actor,
+                data={"reason": reason, "previous_state": previous},
+            ),
         )
         _settle_build(locked)
-        audit_record(
-            kind="release.withdrawn",
-            message=f"{release} withdrawn by {actor} (was {locked.get_state_display()}): {reason}",
-            release=locked,
-            actor=actor,
-            data={"reason": reason, "previous_state": locked.state},
-        )
         _queue_promotion(reason=f"{release} withdrawn", actor=actor)
     locked.refresh_from_db()
     return locked
@@ -76,11 +75,8 @@ def _settle_build(release: ReleaseRequest) -> None:
     """An approved build with no other accepted release is back to "staged": its files stay,
     and a new release request (a re-release) can reuse them."""
     others = ReleaseRequest.objects.filter(build_id=release.build_id).exclude(pk=release.pk)
-    accepted = (*WITHDRAWABLE, ReleaseState.LIVE)
-    if not others.filter(state__in=accepted).exists():
-        Build.objects.filter(pk=release.build_id, status=BuildStatus.APPROVED).update(
-            status=BuildStatus.STAGED, updated_at=timezone.now()
-        )
+    if not others.filter(state__in=(*ACCEPTED, ReleaseState.LIVE)).exists():
+        lifecycle.move(build=release.build, build_step="unapprove")
 
 
 def _queue_promotion(*, reason: str, actor: str) -> None:

@@ -6,7 +6,8 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from releases.services.promotion import PromotionFailed, promotion_run
+from releases.services.promotion import PromotionFailed
+from releases.services.reconcile import reconcile_run
 
 
 class Command(BaseCommand):
@@ -21,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args, dry_run: bool = False, **options):
         actor = f"{_user()} (manage.py reconcile)"
         try:
-            result = promotion_run(reason="reconcile", actor=actor, dry_run=dry_run)
+            result = reconcile_run(actor=actor, dry_run=dry_run)
         except PromotionFailed as exc:
             if exc.result is not None:  # the other builds were promoted: say what was done
                 self._report(exc.result, dry_run=False)

@@ -29,7 +29,7 @@ from releases.integrations.outbound import DeliveryError
 from releases.integrations.signed_webhook import webhook_post
 from releases.integrations.slack import slack_post
 from releases.models import AuditEvent, DeliveryStatus, Notification
-from releases.services.notifications.kinds import NOTIFIED_KINDS, notification_kind
+from releases.services.notifications.kinds import NOTIFIED_KINDS, event_notification_kind
 from releases.services.notifications.payload import (
     mail_body,
     mail_subject,
@@ -61,7 +61,7 @@ def channels_configured() -> list[str]:
 
 def notifications_queue(*, event: AuditEvent) -> None:
     """Queue `event` for the `notify` worker after commit, when its kind needs a person."""
-    if notification_kind(event.kind) is None:
+    if event_notification_kind(event.kind, event.data) is None:
         return
     event_id = event.pk
 
@@ -77,7 +77,7 @@ def notifications_fan_out(*, event_id: int) -> list[int]:
     """One Notification per configured channel for the event; returns those to deliver."""
     channels = channels_configured()
     event = AuditEvent.objects.select_related("build", "release").filter(pk=event_id).first()
-    kind = notification_kind(event.kind) if event else None
+    kind = event_notification_kind(event.kind, event.data) if event else None
     if not channels or kind is None:
         return []
     payload = notification_payload(event, kind=kind)
@@ -189,9 +189,9 @@ def notifications_sweep(*, now: datetime | None = None) -> tuple[list[int], list
             notifications__isnull=True,
         )
         .order_by("sequence")
-        .values_list("pk", "kind")
+        .values_list("pk", "kind", "data")
     )
-    events = [pk for pk, kind in candidates if notification_kind(kind)]
+    events = [pk for pk, kind, data in candidates if event_notification_kind(kind, data)]
     lost = Notification.objects.filter(
         status=DeliveryStatus.PENDING,
         updated_at__range=(now - SWEEP_WINDOW - LOST_AFTER, now - LOST_AFTER),

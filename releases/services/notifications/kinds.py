@@ -27,7 +27,8 @@ contract with receivers (README: Notifications): add audit kinds here, not new e
 A single approval out of several (`review.approved`) and GitHub's own review events notify
 nobody: GitHub tells a PR's reviewers itself, and the release still waits. Nor do the good news
 of a check (promotion.desired_state_restored, github.pr_merge_covered) or a withdrawal a
-release manager made on purpose (release.withdrawn).
+release manager made on purpose (release.withdrawn). Nor does an event that repeats a failure
+another event already announced (`data.notified_by`, see `event_notification_kind`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,15 @@ NOTIFICATION_KINDS = (
     "rollout.halted",
 )
 FAILURE_KINDS = frozenset({"staging.failed", "promotion.failed", "audit.chain_broken"})
+
+
+def event_notification_kind(kind: str, data: dict | None) -> str | None:
+    """The notification an event sends: none when it repeats a failure an earlier event already
+    told people about (its `data.notified_by` names that event; e.g. the promotion refusing an
+    unreviewed merge that `github.pr_merged_unreviewed` announced): one notification per cause."""
+    if isinstance(data, dict) and data.get("notified_by"):
+        return None
+    return notification_kind(kind)
 
 
 def notification_kind(audit_kind: str) -> str | None:

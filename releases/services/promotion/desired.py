@@ -14,14 +14,18 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
+from django.db.models import Q
 
 from releases.models import ReleaseRequest, ReleaseState
 
 BUILDS_FILE = "desktop-builds.json"
 RELEASES_FILE = "desktop-releases.json"
 BUILD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Release requests whose content belongs in production (admin backend).
-ACCEPTED_STATES = (ReleaseState.APPROVED, ReleaseState.MERGED, ReleaseState.LIVE)
+# Release requests whose content belongs in production (admin backend); one whose promotion
+# failed once it was approved stays accepted, so that reconcile retries it.
+ACCEPTED = Q(state__in=(ReleaseState.APPROVED, ReleaseState.MERGED, ReleaseState.LIVE)) | Q(
+    state=ReleaseState.FAILED, merged_at__isnull=False
+)
 
 
 class DesiredStateError(Exception):
@@ -78,14 +82,26 @@ def build_ids_of(raw: bytes | None, *, strict: bool) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def desired_state_read(*, production) -> DesiredState:
+def desired_state_read(*, production, settle_halts: bool = True) -> DesiredState:
     """The desired state from the configured review backend. Its desktop-releases.json is
-    validated by the plan, against the builds that can actually be promoted."""
+    validated by the plan, against the builds that can actually be promoted. Rollouts halted
+    from the admin stay halted in it until it carries the halt (releases.services.rollouts);
+    `settle_halts=False` (a dry run) leaves the halts' records as they are."""
     if settings.REVIEW_BACKEND == "github":
         state = _from_github()
     else:
         state = _admin_state(production, frozenset())
     state.build_ids = build_ids_of(state.builds_json, strict=True)
+    return _with_halts(state, settle=settle_halts)
+
+
+def _with_halts(state: DesiredState, *, settle: bool) -> DesiredState:
+    from releases.services.rollouts import halts_overlay
+
+    state.releases_json = halts_overlay(state.releases_json, settle=settle)
+    if state.compose is not None:
+        compose = state.compose
+        state.compose = lambda more: _with_halts(compose(more), settle=False)
     return state
 
 
@@ -133,26 +149,34 @@ def _from_database(*, production, excluded: frozenset[str] = frozenset()) -> Des
     rules = _read_json(production, RELEASES_FILE, {})
     had_rules = bool(rules)
     accepted = (
-        ReleaseRequest.objects.filter(state__in=ACCEPTED_STATES)
+        ReleaseRequest.objects.filter(ACCEPTED)
         .select_related("build")
         .exclude(build__build_id__in=excluded)
         .order_by("merged_at", "pk")
     )
     for release in accepted:
-        build = release.build
-        if release.kind == "release":
-            entries[build.build_id] = {
-                "id": build.build_id,
-                "version": build.version,
-                "createdAt": release.payload.get("buildEndedAt") or build.created_at.isoformat(),
-                "isReleased": True,
-            }
-        for key in ("latestReleaseBuildId", "releaseRedirections"):
-            if isinstance(release.release_info, dict) and key in release.release_info:
-                rules[key] = release.release_info[key]
-                had_rules = True
+        had_rules = release_apply(entries, rules, release=release) or had_rules
     return DesiredState(
         builds_json=json_bytes(list(entries.values())),
         releases_json=json_bytes(rules) if had_rules else None,
         source="approved releases",
     )
+
+
+def release_apply(entries: dict, rules: dict, *, release: ReleaseRequest) -> bool:
+    """Lay one accepted release over the control files' contents, in place: a release adds its
+    build's entry, and either kind sets the rules it carries. True when it set a rule."""
+    build = release.build
+    if release.kind == "release":
+        entries[build.build_id] = {
+            "id": build.build_id,
+            "version": build.version,
+            "createdAt": release.payload.get("buildEndedAt") or build.created_at.isoformat(),
+            "isReleased": True,
+        }
+    had_rules = False
+    for key in ("latestReleaseBuildId", "releaseRedirections"):
+        if isinstance(release.release_info, dict) and key in release.release_info:
+            rules[key] = release.release_info[key]
+            had_rules = True
+    return had_rules

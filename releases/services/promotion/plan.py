@@ -34,6 +34,7 @@ from releases.services.promotion.desired import (
 from releases.services.promotion.rules import rules_problems
 
 MANIFEST_SUFFIXES = (".yml", ".yaml", ".json")
+EMPTY_RULES = b"{}\n"
 CONTROL_FILES = frozenset({BUILDS_FILE, RELEASES_FILE})
 # An S3 multipart ETag (`<md5 of part md5s>-<parts>`) is not a content hash: a copy may get a
 # different one for the same bytes, so only the size is compared for those.
@@ -66,6 +67,7 @@ class Refusal:
     kind: str = "promotion.failed"  # the audit event's kind
     fails_build: bool = True  # its files are at fault (False: a review or a decision is)
     quiet: bool = False  # expected (withdrawn): not an error, not re-announced
+    notified_by: int | None = None  # the audit event that already told people (no 2nd notice)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Plan:
     writes: list[Write] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)  # why the rules are not published
     listed: list[str] = field(default_factory=list)  # build ids production lists afterwards
+    invalid_notified_by: int | None = None  # every reason in `invalid` was announced already
 
     @property
     def missing(self) -> dict[str, str]:
@@ -100,6 +103,7 @@ class Gate:
 
     refused: dict[str, Refusal] = field(default_factory=dict)
     held: list[str] = field(default_factory=list)  # why desktop-releases.json must wait
+    held_notified_by: dict[str, int] = field(default_factory=dict)  # reason → its announcement
 
 
 def same_object(source: ObjectInfo, copy: ObjectInfo | None) -> bool:
@@ -257,7 +261,21 @@ def promotion_plan(
     plan.copies += [c for c in copies if is_manifest(c.key)]
     plan.listed = current_ids
     _plan_writes(plan, desired.without(plan.refused), current_builds, production, gate=gate)
+    announced = [_announced_by(reason, plan, gate) for reason in plan.invalid]
+    if announced and all(announced):
+        plan.invalid_notified_by = announced[0]
     return plan
+
+
+def _announced_by(reason: str, plan: Plan, gate: Gate) -> int | None:
+    """The event that already announced `reason` (a held merge, or rules naming a build refused
+    for a reason announced before), or None."""
+    if reason in gate.held_notified_by:
+        return gate.held_notified_by[reason]
+    for refusal in plan.refused.values():
+        if refusal.notified_by and reason.endswith(f"cannot be promoted: {refusal.reason}"):
+            return refusal.notified_by
+    return None
 
 
 def _builds_changed(current: bytes | None, desired: bytes, *, filtered: bool) -> bool:
@@ -299,3 +317,8 @@ def _plan_writes(
     if desired.releases_json is not None and not plan.invalid:
         if current_rules != desired.releases_json:
             plan.writes.append(Write(RELEASES_FILE, desired.releases_json, current_rules))
+    elif current_rules is None and (current_builds is not None or plan.writes):
+        # The feed reads the two files as a pair: a desktop-builds.json without rules beside it
+        # (a fresh install, or releases that never carried rules) gets the empty rules, which
+        # name no build and so are valid beside any list.
+        plan.writes.append(Write(RELEASES_FILE, EMPTY_RULES, None))

@@ -25,21 +25,12 @@ from django.conf import settings
 from django.db.models import Q
 
 from releases import github
-from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
-from releases.services.audit import audit_record
+from releases.models import AuditEvent, ReleaseRequest, ReleaseState
+from releases.services import lifecycle
+from releases.services.lifecycle import UNMERGED, Event
 from releases.services.promotion.plan import Gate, Refusal
 
 logger = logging.getLogger(__name__)
-
-# A release still in review whose build is on the default branch: its merge webhook may have
-# been missed, so GitHub is asked.
-UNMERGED = (
-    ReleaseState.AWAITING_REVIEW,
-    ReleaseState.IN_REVIEW,
-    ReleaseState.CHANGES_REQUESTED,
-    ReleaseState.APPROVED,
-    ReleaseState.FAILED,
-)
 
 
 def review_verdict(reviews: list[github.ReviewInfo], *, head: str) -> tuple[str, str]:
@@ -72,12 +63,28 @@ def review_gate(*, new_build_ids: list[str]) -> Gate:
     if not settings.REQUIRE_REVIEWED_HEAD:
         return Gate(refused=refused)
     unreviewed = ReleaseRequest.objects.filter(state=ReleaseState.MERGED_UNREVIEWED)
-    held = [
-        f"pull request #{r.pr_number} (build {r.build.build_id}) was merged with unreviewed "
-        f"commits; {r.failure_reason.split(': ', 1)[-1]}"
-        for r in unreviewed.select_related("build").order_by("pk")
-    ]
-    return Gate(refused=refused, held=held + sorted(set(unknown.values())))
+    held, notified_by = [], {}
+    for r in unreviewed.select_related("build").order_by("pk"):
+        reason = (
+            f"pull request #{r.pr_number} (build {r.build.build_id}) was merged with unreviewed "
+            f"commits; {r.failure_reason.split(': ', 1)[-1]}"
+        )
+        held.append(reason)
+        if announcement := _announced_by(r):
+            notified_by[reason] = announcement
+    return Gate(
+        refused=refused, held=held + sorted(set(unknown.values())), held_notified_by=notified_by
+    )
+
+
+def _announced_by(release: ReleaseRequest) -> int | None:
+    """The `github.pr_merged_unreviewed` event that told people about this merge."""
+    return (
+        AuditEvent.objects.filter(kind="github.pr_merged_unreviewed", release=release)
+        .order_by("-sequence")
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _check_merges(new_build_ids: list[str]) -> dict[int, str]:
@@ -105,33 +112,31 @@ def _record(release: ReleaseRequest, pull: github.PullInfo, reviews) -> None:
     fields = {"merged_head_sha": pull.head_sha, "reviewed_head_sha": approved_sha}
     if not release.merged_by and pull.merged_by:  # the merge webhook was missed
         fields.update(merged_by=pull.merged_by, merged_at=pull.merged_at)
-    if hold:
-        fields.update(
-            state=ReleaseState.MERGED_UNREVIEWED,
-            failure_reason=f"merged with unreviewed commits: {why}",
-        )
-    else:
-        fields.update(state=ReleaseState.MERGED, failure_reason="")
     was_held = release.state == ReleaseState.MERGED_UNREVIEWED
-    ReleaseRequest.objects.filter(pk=release.pk).update(**fields)
-    if release.state in UNMERGED and not hold:
-        Build.objects.filter(pk=release.build_id).exclude(status=BuildStatus.LIVE).update(
-            status=BuildStatus.APPROVED
-        )
+    # A release that was still in review (its merge webhook was missed) approves its build now.
+    build_step = "approve" if release.state in UNMERGED and not hold else ""
+    event = None
     if why and not was_held:
         outcome = "not promoted (REQUIRE_REVIEWED_HEAD)" if hold else "promoted anyway"
         message = f"was merged with unreviewed commits: {why}; {outcome}"
-        _announce(release, pull, message, kind="github.pr_merged_unreviewed")
+        event = _announcement(pull, message, kind="github.pr_merged_unreviewed")
     elif was_held and not why:
         message = "is now covered by a review of its head commit"
-        _announce(release, pull, message, kind="github.pr_merge_covered")
+        event = _announcement(pull, message, kind="github.pr_merge_covered")
+    lifecycle.move(
+        release=release,
+        step="hold_merge" if hold else "cover_merge",
+        build_step=build_step,
+        reason=f"merged with unreviewed commits: {why}" if hold else "",
+        fields=fields,
+        event=event,
+    )
 
 
-def _announce(release: ReleaseRequest, pull: github.PullInfo, message: str, *, kind: str) -> None:
-    audit_record(
+def _announcement(pull: github.PullInfo, message: str, *, kind: str) -> Event:
+    return Event(
         kind=kind,
         message=f"pull request #{pull.number} {message}",
-        release=release,
         actor=pull.merged_by,
         url=pull.url if len(pull.url) <= 500 else "",
         data={"pr": pull.number, "head": pull.head_sha},
@@ -151,11 +156,15 @@ def _refusal(build_id: str, unknown: dict[int, str]) -> Refusal | None:
     if not settings.REQUIRE_REVIEWED_HEAD:
         return None  # as before: the default branch is the desired state
     for release in reversed(releases):
-        why = unknown.get(release.pk) or (
-            release.failure_reason if release.state == ReleaseState.MERGED_UNREVIEWED else ""
-        )
-        if why:
-            return Refusal(why, kind="promotion.unreviewed", fails_build=False)
+        if release.pk in unknown:
+            return Refusal(unknown[release.pk], kind="promotion.unreviewed", fails_build=False)
+        if release.state == ReleaseState.MERGED_UNREVIEWED:
+            return Refusal(
+                release.failure_reason,
+                kind="promotion.unreviewed",
+                fails_build=False,
+                notified_by=_announced_by(release),
+            )
     return Refusal(
         f"build {build_id} is on the default branch, but no release pull request for it was "
         "merged at its approved head",

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from releases import buckets
 from releases.buckets import Bucket, BucketError
-from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
+from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest
+from releases.services import lifecycle
 from releases.services.audit import audit_record
 from releases.services.cdn_purge import cdn_purge_after_promotion
+from releases.services.lifecycle import Event
 from releases.services.promotion.desired import (
     DesiredState,
     DesiredStateError,
@@ -71,9 +71,18 @@ def promotion_run(*, reason: str, actor: str = "", dry_run: bool = False) -> Pro
             return PromotionResult(plan=plan, dry_run=True)
         plan = _plan(desired, staging=staging, production=production)
         result = PromotionResult(plan=plan)
-        _execute(plan, result, staging=staging, production=production)
+        try:
+            _execute(plan, result, staging=staging, production=production)
+        except Exception as exc:
+            _fail_promoted(plan, message=f"promotion failed: {exc}", actor=actor)
+            raise
         _record_refusals(plan, reason=reason, actor=actor)
-        verdict_record(problems=plan.invalid, source=desired.source, actor=actor)
+        verdict_record(
+            problems=plan.invalid,
+            source=desired.source,
+            actor=actor,
+            notified_by=plan.invalid_notified_by,
+        )
         result.live = _mark_live(plan.listed, plan=plan)
         if result.copied or result.written:
             audit_record(
@@ -102,7 +111,7 @@ def _plan(desired: DesiredState, *, staging: Bucket, production: Bucket) -> Plan
 
 def _desired(production: Bucket, *, actor: str, dry_run: bool) -> DesiredState:
     try:
-        return desired_state_read(production=production)
+        return desired_state_read(production=production, settle_halts=not dry_run)
     except DesiredStateInvalid as exc:
         if not dry_run:  # production keeps everything; say so once
             verdict_record(problems=[str(exc)], source="desired state", actor=actor)
@@ -157,12 +166,7 @@ def _record_refusals(plan: Plan, *, reason: str, actor: str) -> None:
         message = f"cannot promote build {build_id}: {refusal.reason}"
         build = Build.objects.filter(build_id=build_id).first()
         if refusal.fails_build and build is not None and build.failure_reason != message:
-            Build.objects.filter(pk=build.pk).update(
-                status=BuildStatus.FAILED, failure_reason=message
-            )
-            build.release_requests.filter(state=ReleaseState.MERGED).update(
-                state=ReleaseState.FAILED, failure_reason=message
-            )
+            _refuse(build, message)
         last = (
             AuditEvent.objects.filter(kind=refusal.kind, data__build_id=build_id)
             .order_by("-sequence")
@@ -176,8 +180,31 @@ def _record_refusals(plan: Plan, *, reason: str, actor: str) -> None:
             message=message,
             build=build,
             actor=actor,
-            data={"build_id": build_id, "reason": reason},
+            data={"build_id": build_id, "reason": reason}
+            | ({"notified_by": refusal.notified_by} if refusal.notified_by else {}),
         )
+
+
+def _refuse(build: Build, message: str) -> None:
+    """The build and its accepted releases fail with the reason; the releases stay accepted,
+    so that the promotion after a fix (a re-staged build, a reconcile) makes them live."""
+    with transaction.atomic():
+        lifecycle.move(build=build, build_step="refuse", reason=message)
+        for release in build.release_requests.all():
+            lifecycle.move(release=release, step="fail_promotion", reason=message)
+
+
+def _fail_promoted(plan: Plan, *, message: str, actor: str) -> None:
+    """Production could not be brought to the plan (unreachable, full, a copy that does not
+    match): each release whose build this run was to publish names the reason, once (the
+    periodic reconcile retries it), and its build does too."""
+    new = [bid for bid in plan.new_build_ids if bid not in plan.refused]
+    releases = ReleaseRequest.objects.filter(build__build_id__in=new).select_related("build")
+    for release in releases.exclude(failure_reason=message).order_by("pk"):
+        event = Event(kind="promotion.failed", message=message, actor=actor)
+        with transaction.atomic():
+            if lifecycle.move(release=release, step="fail_promotion", reason=message, event=event):
+                lifecycle.move(build=release.build, build_step="promotion_failed", reason=message)
 
 
 def _mark_live(build_ids: list[str], *, plan: Plan) -> list[str]:
@@ -187,28 +214,21 @@ def _mark_live(build_ids: list[str], *, plan: Plan) -> list[str]:
     not live: it can still be withdrawn, and goes live once its rules are out."""
     now = timezone.now()
     live = []
-    accepted = Q(state=ReleaseState.MERGED) | Q(state=ReleaseState.FAILED, merged_at__isnull=False)
-    if settings.REVIEW_BACKEND == "admin":
-        accepted |= Q(state=ReleaseState.APPROVED)
-    releases = ReleaseRequest.objects.filter(accepted, build__build_id__in=build_ids)
+    releases = ReleaseRequest.objects.filter(build__build_id__in=build_ids).order_by("pk")
     for release in releases.select_related("build"):
         if plan.invalid and release.release_info:
             continue
-        ReleaseRequest.objects.filter(pk=release.pk).update(
-            state=ReleaseState.LIVE, live_at=now, failure_reason=""
-        )
-        audit_record(
+        event = Event(
             kind="release.live",
             message=f"build {release.build.build_id} is live"
             + (f" (merged by {release.merged_by})" if release.merged_by else ""),
-            release=release,
             actor=release.merged_by,
             data={"merged_at": release.merged_at, "live_at": now},
         )
-        live.append(release.build.build_id)
-    Build.objects.filter(build_id__in=build_ids).exclude(status=BuildStatus.LIVE).update(
-        status=BuildStatus.LIVE, live_at=now, failure_reason=""
-    )
+        if lifecycle.move(release=release, step="go_live", event=event, fields={"live_at": now}):
+            live.append(release.build.build_id)
+    for build in Build.objects.filter(build_id__in=build_ids).exclude(status=BuildStatus.LIVE):
+        lifecycle.move(build=build, build_step="go_live", fields={"live_at": now})
     return live
 
 

@@ -22,8 +22,11 @@ def _last() -> AuditEvent | None:
     return AuditEvent.objects.filter(kind__in=(INVALID, RESTORED)).order_by("-sequence").first()
 
 
-def verdict_record(*, problems: list[str], source: str, actor: str) -> None:
-    """Record a change of verdict: new reasons, or valid again."""
+def verdict_record(
+    *, problems: list[str], source: str, actor: str, notified_by: int | None = None
+) -> None:
+    """Record a change of verdict: new reasons, or valid again. `notified_by`: the event that
+    already announced every reason (the new one then notifies nobody)."""
     last = _last()
     if problems:
         if last is not None and last.kind == INVALID and last.data.get("reasons") == problems:
@@ -33,7 +36,8 @@ def verdict_record(*, problems: list[str], source: str, actor: str) -> None:
             kind=INVALID,
             message=f"production keeps its last good state: {problems[0]}{more}",
             actor=actor,
-            data={"reasons": problems, "source": source},
+            data={"reasons": problems, "source": source}
+            | ({"notified_by": notified_by} if notified_by else {}),
         )
     elif last is not None and last.kind == INVALID:
         audit_record(

@@ -1,0 +1,87 @@
+"""The Adoption page (admin › Adoption): installs over time, rollouts with their Halt button,
+downloads per day and download-link hits. Halts are listed read-only beside it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.contrib import admin, messages
+from django.http import HttpResponseForbidden, HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from adoption.models import AdoptionCount
+from adoption.rollouts import rollouts_now
+from adoption.services import adoption_series
+from releases.models import RolloutHalt
+
+CHART_DAYS = 7
+
+
+@admin.register(AdoptionCount)
+class AdoptionAdmin(admin.ModelAdmin):
+    """One page instead of a change list: the counts are read as charts and tables."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            return HttpResponseForbidden("needs the adoption.view_adoptioncount permission")
+        can_halt = request.user.has_perm("releases.halt_rollout")
+        if request.method == "POST":
+            if not can_halt:
+                return HttpResponseForbidden("needs the releases.halt_rollout permission")
+            self._halt(request)
+            return HttpResponseRedirect(request.path)
+        since = datetime.now(UTC) - timedelta(days=CHART_DAYS)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Adoption",
+            "opts": self.model._meta,
+            "series": adoption_series(since=since),
+            "rollouts": rollouts_now(),
+            "can_halt": can_halt,
+            "days": CHART_DAYS,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/adoption/page.html", context)
+
+    def _halt(self, request) -> None:
+        from releases.services.rollouts import HaltRefused, rollout_halt
+
+        build_id = request.POST.get("build_id", "")
+        try:
+            halt = rollout_halt(
+                build_id=build_id,
+                actor=request.user.get_username(),
+                reason=request.POST.get("reason", ""),
+            )
+        except HaltRefused as exc:
+            self.message_user(request, f"not halted: {exc}", level=messages.ERROR)
+            return
+        where = halt.release.pr_url or f"release request #{halt.release.pk}" if halt.release else ""
+        note = f"; its review: {where}" if where else f"; {halt.review_error}"
+        self.message_user(request, f"rollout of {build_id} halted: 0% in production{note}")
+
+
+@admin.register(RolloutHalt)
+class RolloutHaltAdmin(admin.ModelAdmin):
+    list_display = ["build_id", "actor", "reason", "created_at", "release", "settled_at"]
+    list_filter = ["created_at", "settled_at"]
+    search_fields = ["build_id", "actor", "reason"]
+    list_select_related = ["release__build"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

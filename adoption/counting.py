@@ -1,0 +1,191 @@
+"""Counting feed and download traffic in memory, flushed in batches (README: Adoption).
+
+The feed calls `count_feed` once per request and the download links `count_link`: each does a
+few dict updates under a lock (and, for a poll with a staging id, one keyed hash and one
+HyperLogLog update), never any I/O. A daemon thread per process hands the batch to
+`adoption.services.adoption_flush` every `ADOPTION_FLUSH_SECONDS`, and once more at exit.
+
+The staging id is hashed with the current period's secret (BLAKE2b, keyed) before it touches
+the sketch; neither it nor the client address is kept anywhere.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+from datasketches import hll_sketch
+from django.conf import settings
+from django.http import HttpRequest
+
+from cdn.resolve import platform_of
+from cdn.rollout import cohort_position
+
+logger = logging.getLogger(__name__)
+
+LG_K = 12  # 4,096 registers: ~1.6% standard error, exact-ish below a few hundred installs
+SERVED_BUILD_RE = re.compile(r"-build-([A-Za-z0-9_-]+)\.(?:yml|json)$")
+# The platform a served file is for, from its extension (electron-builder's artifacts).
+FILE_PLATFORMS = (
+    ((".exe", ".msi", ".appx", ".nupkg"), "windows"),
+    ((".dmg", ".zip", ".pkg"), "mac"),
+    ((".appimage", ".deb", ".rpm", ".snap", ".tar.gz"), "linux"),
+)
+# 302: a full download handed to the bucket (S3_REDIRECT).
+OK_STATUSES = (200, 206, 302, 304)
+
+
+def platform_of_file(name: str) -> str:
+    lower = name.lower().removesuffix(".blockmap")
+    for suffixes, platform in FILE_PLATFORMS:
+        if lower.endswith(suffixes):
+            return platform
+    return ""
+
+
+@dataclass
+class Batch:
+    """What one process counted since its last flush."""
+
+    counts: dict[tuple[int, str, str, str, str], int] = field(default_factory=dict)
+    sketches: dict[tuple[int, str, str], hll_sketch] = field(default_factory=dict)
+    period: int = 0  # the secret period the sketches were hashed in
+
+    def add(self, hour: int, platform: str, build: str, metric: str, name: str = "") -> None:
+        key = (hour, platform, build, metric, name)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batch = Batch()
+        self.current: tuple[int, bytes] = (0, b"")  # (period, key)
+        self.current_until = 0.0  # when the current period ends (epoch seconds)
+        self.started = False
+
+    def forked(self) -> None:
+        # gunicorn forks its workers after importing the app: each counts and flushes alone.
+        self.lock = threading.Lock()
+        self.batch = Batch()
+        self.started = False
+
+    def ensure_flusher(self) -> None:
+        if not self.started:
+            self.started = True
+            thread = threading.Thread(target=_flush_loop, name="adoption-flush", daemon=True)
+            thread.start()
+
+    def secret(self, now: float) -> tuple[int, bytes]:
+        if now >= self.current_until:
+            from adoption.services import secret_for, secret_period, secret_period_end
+
+            period = secret_period(now)
+            self.current = (period, secret_for(period))
+            self.current_until = secret_period_end(period)
+        return self.current
+
+    def take(self) -> Batch:
+        with self.lock:
+            batch, self.batch = self.batch, Batch()
+        return batch
+
+
+_counter = _Counter()
+os.register_at_fork(after_in_child=_counter.forked)
+
+
+def count_feed(request: HttpRequest, *, path: str, key: str, status: int) -> None:
+    """Count one feed answer: a poll of a channel manifest, or a file served (whole or ranged).
+    Versioned and pinned manifests, control files and HEAD requests are not counted."""
+    if not settings.ADOPTION_COUNTING or request.method != "GET" or status not in OK_STATUSES:
+        return
+    now = time.time()
+    hour = int(now) // 3600 * 3600
+    name = key.rsplit("/", 1)[-1]
+    if name.endswith((".yml", ".json")):
+        served = SERVED_BUILD_RE.search(name)
+        platform = platform_of(path)
+        if served is not None and platform is not None:
+            _count_poll(request, hour=hour, build=served[1], platform=platform, now=now)
+        return
+    if status == 304:
+        return
+    metric = "differential_download" if status == 206 else "full_download"
+    with _counter.lock:
+        _counter.ensure_flusher()
+        _counter.batch.add(hour, platform_of_file(name), "", metric, name)
+
+
+def _count_poll(request: HttpRequest, *, hour: int, build: str, platform: str, now: float) -> None:
+    staging_id = request.META.get("HTTP_X_USER_STAGING_ID")
+    digest = None
+    if cohort_position(staging_id) is not None:
+        period, secret = _counter.secret(now)
+        keyed = hashlib.blake2b(staging_id.lower().encode(), key=secret, digest_size=8)
+        digest = int.from_bytes(keyed.digest(), "big", signed=True)  # the sketch takes int64
+    with _counter.lock:
+        _counter.ensure_flusher()
+        batch = _counter.batch
+        batch.add(hour, platform, build, "poll")
+        if digest is not None:
+            if batch.period != period:
+                batch.sketches.clear()  # a rotation mid-batch: the old period's few are dropped
+                batch.period = period
+            sketch = batch.sketches.get((hour, platform, build))
+            if sketch is None:
+                sketch = batch.sketches[(hour, platform, build)] = hll_sketch(LG_K)
+            sketch.update(digest)
+
+
+def count_link(*, platform: str, artifact: str) -> None:
+    """Count one download-link answer that served (or described) a file."""
+    if not settings.ADOPTION_COUNTING:
+        return
+    hour = int(time.time()) // 3600 * 3600
+    with _counter.lock:
+        _counter.ensure_flusher()
+        _counter.batch.add(hour, platform, "", "link_hit", artifact)
+
+
+def discard_pending() -> None:
+    """Forget what this process counted since its last flush."""
+    _counter.take()
+
+
+def flush_now() -> None:
+    """Hand this process's batch to the database now (the flush thread does it periodically)."""
+    from adoption.services import adoption_flush
+
+    batch = _counter.take()
+    if batch.counts or batch.sketches:
+        adoption_flush(batch=batch)
+
+
+def _flush_loop() -> None:
+    from django.db import connection
+
+    while True:
+        time.sleep(settings.ADOPTION_FLUSH_SECONDS)
+        try:
+            flush_now()
+        except Exception:  # the database may be away for a while; counting goes on
+            logger.exception("adoption flush failed; its counts are lost")
+        finally:
+            connection.close()  # this thread's own: never left open between flushes
+
+
+atexit.register(lambda: _safe_flush())
+
+
+def _safe_flush() -> None:
+    try:
+        flush_now()
+    except Exception:  # at exit: nothing left to tell
+        logger.warning("adoption flush at exit failed", exc_info=True)

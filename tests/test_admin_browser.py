@@ -1,0 +1,304 @@
+"""The review console in a real browser (Debian's chromium via selenium) at 1440 px.
+
+Each flow asserts what a person sees, and saves a screenshot under
+`<DATA_DIR>/screenshots/` (to look at when a page changes).
+"""
+
+from __future__ import annotations
+
+import shutil
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.db import connection
+
+from releases.models import AuditEvent, ReleaseRequest, ReleaseState
+from releases.roles import ROLES
+from releases.services.audit import audit_chain_check, audit_record
+from releases.services.rollback import rollback_open
+from tests.promotion_support import approve, stage_build
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+WIDTH, HEIGHT = 1440, 1000
+PASSWORD = "a-long-test-password"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.fail("chromium and chromedriver are needed: run scripts/test-services.sh")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    options.add_argument(f"--window-size={WIDTH},{HEIGHT}")
+    driver = webdriver.Chrome(service=webdriver.ChromeService(driver_path), options=options)
+    driver.set_window_size(WIDTH, HEIGHT)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def site(browser, live_server, fs_buckets, settings):
+    """Groups as the migration makes them (a transactional test flushes them), a clean session."""
+    from django.apps import apps
+
+    from releases.roles import roles_sync
+
+    roles_sync(apps)
+    browser.delete_all_cookies()
+    return Site(browser, live_server.url)
+
+
+class Site:
+    def __init__(self, driver, url: str) -> None:
+        self.driver, self.url = driver, url
+
+    def get(self, path: str) -> None:
+        self.driver.get(self.url + path)
+
+    def login(self, name: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.driver.delete_all_cookies()
+        self.get("/admin/login/?next=/admin/")
+        self.driver.find_element(By.ID, "id_username").send_keys(name)
+        self.driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+        self.driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        self.wait_for("#user-tools")  # logged in: the page shows who
+
+    def wait_for(self, css: str):
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        locate = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+        return WebDriverWait(self.driver, 10).until(locate)
+
+    def find(self, css: str):
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def finds(self, css: str):
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def text(self) -> str:
+        return self.find("body").text
+
+    def shot(self, name: str) -> Path:
+        """The whole page at 1440 px wide."""
+        folder = Path(django_settings.DATA_DIR) / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(WIDTH, min(max(height, HEIGHT), 6000))
+        path = folder / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        self.driver.set_window_size(WIDTH, HEIGHT)
+        return path
+
+
+def person(name: str, role: str) -> User:
+    user = User.objects.create_user(name, password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def live(build_id: str, version: str):
+    build, _ = stage_build(build_id, version)
+    approve(build, release_info={"latestReleaseBuildId": build_id})
+    call_command("reconcile", stdout=StringIO())
+    build.refresh_from_db()
+    return build
+
+
+def in_review(build_id: str, version: str) -> ReleaseRequest:
+    build, _ = stage_build(build_id, version)
+    return ReleaseRequest.objects.create(
+        build=build,
+        state=ReleaseState.IN_REVIEW,
+        release_info={"latestReleaseBuildId": build_id},
+        payload={"buildId": build_id},
+    )
+
+
+def review_page(release: ReleaseRequest) -> str:
+    return f"/admin/releases/releaserequest/{release.pk}/change/"
+
+
+def test_login_and_the_production_now_panel(site):
+    live("old1", "1.0.0")
+    live("new2", "1.1.0")
+    person("ann", "auditors")
+
+    site.login("ann")
+
+    assert "Production now" in site.text()
+    site.get("/admin/releases/build/")
+    windows = site.find("#production-now tr.served-windows").text
+    assert "new2" in windows and "1.1.0" in windows
+    assert "new2" in site.find("#production-now").text
+    site.shot("builds-production-now")
+    site.get("/admin/")
+    site.shot("index")
+
+
+def test_the_review_page_shows_the_diff_and_the_downgrade_warning(site):
+    live("new2", "1.1.0")
+    stale = in_review("old1", "1.0.2")
+    person("ann", "approvers")
+    site.login("ann")
+
+    site.get(review_page(stale))
+
+    warning = site.find("#downgrade-warning")
+    assert warning.is_displayed() and "windows: 1.1.0 → 1.0.2" in warning.text
+    deleted = [e.text for e in site.finds("pre.diff .del")]
+    assert any('"latestReleaseBuildId": "new2"' in line for line in deleted)
+    site.shot("review-downgrade")
+
+
+def test_approve_with_a_comment(site):
+    live("old1", "1.0.0")
+    release = in_review("new2", "1.1.0")
+    person("ann", "approvers")
+    site.login("ann")
+    site.get(review_page(release))
+
+    site.find("#id_approve_comment").send_keys("notarisation checked")
+    site.find("#approve-button").click()
+
+    assert "approved" in site.find(".messagelist").text
+    assert site.find("#review-state").text == "live"
+    assert "notarisation checked" in site.find("#reviews").text
+    site.shot("review-approved")
+
+
+def test_reject_with_a_reason_after_a_confirmation(site):
+    release = in_review("new2", "1.1.0")
+    person("ann", "approvers")
+    site.login("ann")
+    site.get(review_page(release))
+
+    site.find("#id_reject_comment").send_keys("the icon is wrong")
+    site.find("#reject-button").click()
+    assert "Rejecting ends this review" in site.text()
+    site.shot("reject-confirm")
+    site.find("#confirm-reject").click()
+
+    assert site.find("#review-state").text == "rejected"
+    assert "the icon is wrong" in site.find("#reviews").text
+
+
+def test_a_second_approval_by_the_same_person_is_refused(site, settings):
+    settings.REQUIRED_APPROVALS = 2
+    release = in_review("new2", "1.1.0")
+    person("ann", "approvers")
+    site.login("ann")
+    site.get(review_page(release))
+    site.find("#approve-button").click()
+    assert site.find("#review-approvals").text == "1 of 2 required"
+
+    assert site.find("#approve-button").get_attribute("disabled")
+    assert "ann already approved it" in site.find("#approve-blocker").text
+    # A stale tab still offering the button: the server refuses it all the same.
+    site.driver.execute_script("document.getElementById('approve-button').disabled = false")
+    site.find("#approve-button").click()
+
+    refused = site.find(".messagelist").text.lower()  # the admin capitalises messages
+    assert "not recorded: ann already approved it" in refused
+    assert AuditEvent.objects.filter(kind="review.approved").count() == 1
+    site.shot("review-second-approval-refused")
+
+
+def test_the_requester_of_a_rollback_cannot_approve_it(site):
+    old = live("old1", "1.0.0")
+    live("new2", "1.1.0")
+    person("mona", "release managers")
+    rollback = rollback_open(build=old, actor="mona")
+    site.login("mona")
+
+    site.get(review_page(rollback))
+
+    assert site.find("#approve-button").get_attribute("disabled")
+    assert "two-person rule" in site.find("#approve-blocker").text
+    assert "rollback" in site.find("#summary").text and "mona" in site.find("#summary").text
+    site.shot("review-requester-blocked")
+
+
+def test_the_tampered_chain_banner(site):
+    person("ann", "auditors")
+    first = audit_record(kind="x.first", message="first")
+    audit_record(kind="x.second", message="second")
+    assert audit_chain_check(actor="test").ok
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE releases_auditevent SET message = 'forged' WHERE sequence = %s",
+            [first.sequence],
+        )
+    site.login("ann")
+    site.get("/admin/releases/auditevent/")
+
+    site.find("#chain-check-button").click()
+
+    banner = site.find("#chain-broken")
+    assert banner.is_displayed() and f"#{first.sequence}" in banner.text
+    site.shot("audit-chain-broken")
+    site.get("/admin/")
+    assert site.find("#chain-broken").is_displayed()
+    site.get(f"/admin/releases/auditevent/{first.pk}/change/")
+    assert "breaks the audit chain" in site.find("#row-broken").text
+    site.shot("audit-row-broken")
+
+
+def test_the_audit_list_fits_1440_px_with_rows_of_at_most_two_lines(site):
+    live("old1", "1.0.0")
+    person("ann", "auditors")
+    long = "promotion refused: " + "My App Setup 1.0.0 - Build abcdefghij-x64.exe " * 8
+    for number in range(30):
+        audit_record(kind="promotion.name_refused", message=f"{number} {long}", actor="beat")
+    site.login("ann")
+
+    site.get("/admin/releases/auditevent/")
+    site.shot("audit-list")
+
+    overflow = site.driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert overflow[0] <= overflow[1]
+    heights = site.driver.execute_script(
+        "return [...document.querySelectorAll('#result_list tbody tr')]"
+        ".map(r => r.getBoundingClientRect().height)"
+    )
+    line = site.driver.execute_script(
+        "const td = document.querySelector('#result_list tbody td.field-what');"
+        "const s = getComputedStyle(td); const lh = parseFloat(s.lineHeight) || "
+        "parseFloat(s.fontSize) * 1.2;"
+        "return [lh, parseFloat(s.paddingTop) + parseFloat(s.paddingBottom)]"
+    )
+    assert len(heights) >= 30
+    assert max(heights) <= 2 * line[0] + line[1] + 4, (heights, line)
+    assert site.find("#result_list tbody td.field-what").is_displayed()
+
+
+def test_every_role_sees_the_pages_it_may_use(site):
+    """The README's role table, as a person in each group meets it."""
+    release = in_review("new2", "1.1.0")
+    for role in ROLES:
+        person(role.replace(" ", "-"), role)
+    for role, perms in ROLES.items():
+        site.login(role.replace(" ", "-"))
+        site.get(review_page(release))
+        can_approve = "approve_release" in perms
+        assert bool(site.find("#approve-button").get_attribute("disabled")) is not can_approve
+        site.get("/admin/releases/build/")
+        assert bool(site.finds("#reconcile-button")) is ("reconcile_production" in perms)
+    site.shot("builds-release-manager")
