@@ -95,7 +95,9 @@ def prepare(data_dir: Path) -> Path:
     return bucket_dir
 
 
-def start_gunicorn(data_dir: Path, port: int, **extra_env: str) -> subprocess.Popen:
+def start_gunicorn(
+    data_dir: Path, port: int, app: str = "selfhosted.wsgi", **extra_env: str
+) -> subprocess.Popen:
     """gunicorn with `make run`'s own settings (selfhosted/gunicorn.conf.py: workers, worker
     class, reuse_port, keep-alive and the access log, written to a file here)."""
     env = {
@@ -114,8 +116,7 @@ def start_gunicorn(data_dir: Path, port: int, **extra_env: str) -> subprocess.Po
         **extra_env,
     }
     env.pop("GUNICORN_CMD_ARGS", None)
-    command = [sys.executable, "-m", "gunicorn", "-c", "selfhosted/gunicorn.conf.py",
-               "selfhosted.wsgi"]  # fmt: skip
+    command = [sys.executable, "-m", "gunicorn", "-c", "selfhosted/gunicorn.conf.py", app]
     log = open(data_dir / "access.log", "ab")  # noqa: SIM115 - the child keeps it
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log)
 
@@ -219,6 +220,9 @@ def main() -> None:
                   f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             run_cases(ours_url, nginx_url, bucket_dir, args.duration)
             run_downloads(ours_url, nginx_url, bucket_dir, args.duration)
+            app.terminate()
+            app.wait(timeout=30)
+            run_ceiling(data_dir, nginx_url, args.duration)
         finally:
             app.terminate()
             nginx.terminate()
@@ -266,6 +270,20 @@ def run_adoption(data_dir: Path, args) -> None:
         "(best of two runs each)",
         flush=True,
     )
+
+
+def run_ceiling(data_dir: Path, nginx: str, duration: int) -> None:
+    """The same gunicorn settings with an application that does nothing: the server's ceiling."""
+    port = free_port()
+    app = start_gunicorn(data_dir, port, "bench.trivial_wsgi:application")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/", app)
+        wrk(f"http://127.0.0.1:{port}/", 2)
+        row("gunicorn alone (trivial WSGI app)", wrk(f"http://127.0.0.1:{port}/", duration),
+            wrk(f"{nginx}/latest-mac-build-bmain.yml", duration))  # fmt: skip
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
 
 
 def run_cases(ours: str, nginx: str, bucket_dir: Path, duration: int) -> None:
