@@ -45,6 +45,8 @@ format: install-dev
 ## make bench: every benchmark of SPEC §13, printing figures (feed and downloads beside nginx).
 bench: install-dev services
 	$(BIN)/python bench/feed.py
+	$(BIN)/python bench/slow_clients.py
+	$(BIN)/python bench/s3_latency.py
 	$(BIN)/python bench/staging.py
 	$(BIN)/python bench/webhook_intake.py
 
