@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, Subquery
@@ -38,6 +37,7 @@ from releases.models import (
     Verification,
     WebhookDelivery,
 )
+from releases.services.review_backends import review_backend
 
 
 def _pretty(value) -> str:
@@ -456,7 +456,7 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 
     def has_approve_permission(self, request):
         # GitHub mode: decisions are made on the pull request, so none are offered here.
-        return settings.REVIEW_BACKEND == "admin" and request.user.has_perm(
+        return review_backend().decides_in_admin and request.user.has_perm(
             "releases.approve_release"
         )
 

@@ -24,6 +24,7 @@ from releases.services.approvals import (
     release_decide,
     release_requesters,
 )
+from releases.services.review_backends import review_backend, review_backend_hint
 
 VERIFICATION_ORDER = {Verification.MISMATCH: 0, Verification.PENDING: 1, Verification.UNCHECKED: 2}
 
@@ -54,10 +55,17 @@ def _verification(release: ReleaseRequest) -> dict:
 
 
 def _decision(request, release: ReleaseRequest) -> dict:
-    if settings.REVIEW_BACKEND != "admin":
-        return {"backend": "github"}
+    backend = review_backend()
+    where = {
+        "backend": backend.name,
+        "in_admin": backend.decides_in_admin,
+        "label": backend.label,
+        "hint": review_backend_hint(backend.name),
+    }
+    if not backend.decides_in_admin:
+        return where
     return {
-        "backend": "admin",
+        **where,
         "approve_blocker": decision_blocker(release=release, user=request.user, approve=True),
         "reject_blocker": decision_blocker(release=release, user=request.user, approve=False),
         "url": reverse("admin:releases_releaserequest_decide", args=[release.pk]),
@@ -77,7 +85,7 @@ def review_context(request, release: ReleaseRequest) -> dict:
             "state": release.get_state_display(),
             "approved": sum(1 for a in approvals if a.approved),
             "required": settings.REQUIRED_APPROVALS,
-            "backend": settings.REVIEW_BACKEND,
+            "backend": review_backend().name,
         },
         "preview": preview,
         "verification": _verification(release),

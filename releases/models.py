@@ -232,7 +232,7 @@ class RolloutHalt(models.Model):
 
 
 class Approval(models.Model):
-    """An approval or rejection given in the admin (REVIEW_BACKEND=admin)."""
+    """An approval or rejection given in the admin (the admin review backend)."""
 
     release = models.ForeignKey(ReleaseRequest, on_delete=models.PROTECT, related_name="approvals")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)

@@ -36,6 +36,7 @@ from releases.models import AuditEvent, Build, BuildFile, ReleaseRequest, Releas
 from releases.roles import APPROVERS, roles_sync
 from releases.services.approvals import release_decide
 from releases.services.manual import ManualObserver, manual_stage
+from releases.services.review_backends import review_backend, review_backend_hint
 from selfhosted import health
 
 MAC_SAFARI = (
@@ -64,10 +65,11 @@ class DemoResult:
 
 def demo_run(*, say: Callable[[str], None], observer: ManualObserver, size: int) -> DemoResult:
     """Walk one demo build through every step; `say` narrates, `observer` draws the bytes."""
-    if settings.REVIEW_BACKEND != "admin":
+    if not review_backend().decides_in_admin:
         raise DemoFailed(
-            "the demo approves in the admin: run it with REVIEW_BACKEND=admin on a local "
-            "install (it would otherwise promote into the production bucket of a GitHub setup)"
+            f"the demo approves in the admin: run it with {review_backend_hint('admin')} on a "
+            "local install (it would otherwise promote into the production bucket of a GitHub "
+            "setup)"
         )
     fake = _demo_build(size)
     origin = start_origin(fake)

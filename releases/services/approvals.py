@@ -1,4 +1,4 @@
-"""Review inside the admin (`REVIEW_BACKEND=admin`, SPEC §6): approve or reject a release.
+"""Review inside the admin (the admin review backend, docs/review.md): approve or reject.
 
 `REQUIRED_APPROVALS` distinct people must approve; then the release is `approved` and
 promoted exactly as a merged PR would be. One rejection (with a reason) rejects it. Decisions
@@ -19,6 +19,7 @@ from releases.models import Approval, AuditEvent, ReleaseRequest
 from releases.services import lifecycle
 from releases.services.audit import audit_record
 from releases.services.lifecycle import DECIDABLE, Event
+from releases.services.review_backends import review_backend
 
 # Audit kinds whose actor asked for the release again: they count as its requesters.
 RETRY_KINDS = ("staging.retry", "review.retry")
@@ -43,8 +44,9 @@ def _is_requester(username: str, requesters: set[str]) -> bool:
 
 def decision_blocker(*, release: ReleaseRequest, user, approve: bool) -> str | None:
     """Why `user` may not approve (or reject) `release` now; None when they may."""
-    if settings.REVIEW_BACKEND != "admin":
-        return "reviews happen on GitHub (REVIEW_BACKEND=github)"
+    elsewhere = review_backend().decision_blocker()
+    if elsewhere:
+        return elsewhere
     if not user.has_perm("releases.approve_release"):
         return "needs the approve_release permission (approvers, release managers)"
     if release.state not in DECIDABLE:

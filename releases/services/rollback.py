@@ -1,4 +1,4 @@
-"""Rollback is a normal review (SPEC §7): point `latestReleaseBuildId` back at a live build.
+"""Rollback is a normal review (docs/review.md): point `latestReleaseBuildId` back at a live build.
 
 GitHub backend: a branch `rollback-to-<buildId>` (`-1`, `-2`, … when taken) from the default
 branch head, one commit to `desktop-releases.json`, and a PR. Merging it is promoted like any
@@ -15,11 +15,11 @@ from django.conf import settings
 from django.db import transaction
 
 from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
-from releases.services import lifecycle
 from releases.services.lifecycle import REVIEW_OPEN, Event
 from releases.services.pr_body import REVIEWED_HEAD_NOTE
 from releases.services.pull_requests import FileChange, PullSpec
 from releases.services.release_files import RELEASES_FILE, releases_update
+from releases.services.review_backends import review_backend
 
 
 class RollbackError(Exception):
@@ -28,8 +28,6 @@ class RollbackError(Exception):
 
 def rollback_open(*, build: Build, actor: str) -> ReleaseRequest:
     """Open a review that makes `build` the latest release again."""
-    from releases.services.review import review_open
-
     if build.status != BuildStatus.LIVE:
         raise RollbackError(f"build {build.build_id} is not live; only a live build can be")
     with transaction.atomic():
@@ -49,18 +47,7 @@ def rollback_open(*, build: Build, actor: str) -> ReleaseRequest:
             release_info={"latestReleaseBuildId": build.build_id},
             requested_by=actor,
         )
-    if settings.REVIEW_BACKEND == "admin":
-        event = Event(
-            kind="rollback.awaiting_approval",
-            message=f"rollback to {build} requested by {actor}; waiting for approval",
-            actor=actor,
-        )
-        lifecycle.move(release=release, step="open_review", event=event)
-    else:
-        # The review's own crash-safe code: the branch is stored before it is created, an
-        # existing PR is found, a moved branch is read again. "Retry opening the review" in the
-        # admin takes it up again after a failure.
-        review_open(release=release)
+    review_backend().rollback_open(release, actor=actor)
     release.refresh_from_db()
     if release.state == ReleaseState.FAILED:
         raise RollbackError(release.failure_reason)

@@ -27,14 +27,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from releases import buckets
-from releases.models import Build, ReleaseRequest, ReleaseState, RolloutHalt
-from releases.services import lifecycle
+from releases.models import Build, ReleaseRequest, RolloutHalt
 from releases.services.audit import audit_record
 from releases.services.lifecycle import Event
 from releases.services.promotion.desired import RELEASES_FILE, json_bytes
 from releases.services.promotion.lock import promotion_lock
 from releases.services.pull_requests import FileChange, PullSpec
 from releases.services.release_files import Updated
+from releases.services.review_backends import review_backend
 
 logger = logging.getLogger(__name__)
 
@@ -151,53 +151,13 @@ def _review_open(halt: RolloutHalt, *, data_now: dict) -> None:
     try:
         if build is None:
             raise HaltRefused(f"build {halt.build_id} is not known here; change the rules by hand")
-        if settings.REVIEW_BACKEND == "admin":
-            release = _release_request(halt, build, data_now)
-        else:
-            release = _pull_request(halt, build)
+        release = review_backend().halt_open(halt, build, data_now=data_now)
     except Exception as exc:  # the halt stands whatever the review side does
         message = f"cannot open the review of the halt: {exc}"[:1000]
         RolloutHalt.objects.filter(pk=halt.pk).update(review_error=message)
         audit_record(kind="rollout.halt_review_failed", message=message, actor=halt.actor)
         return
     RolloutHalt.objects.filter(pk=halt.pk).update(release=release, review_error="")
-
-
-def _release_request(halt: RolloutHalt, build: Build, data_now: dict) -> ReleaseRequest:
-    halted = rules_halted(data_now, {halt.build_id})
-    release = ReleaseRequest.objects.create(
-        build=build,
-        kind="halt",
-        payload={"haltedBy": halt.actor, "reason": halt.reason, "halt": halt.pk},
-        release_info={"releaseRedirections": halted.get("releaseRedirections", [])},
-    )
-    lifecycle.move(
-        release=release,
-        step="open_review",
-        event=Event(
-            kind="review.awaiting_approval",
-            message=f"halt of the rollout of {build} recorded by {halt.actor}; "
-            "waiting for approval",
-            actor=halt.actor,
-        ),
-    )
-    return release
-
-
-def _pull_request(halt: RolloutHalt, build: Build) -> ReleaseRequest:
-    """The halt's pull request, opened by review's crash-safe code (`halt_pull_spec`)."""
-    from releases.services.review import review_open
-
-    release = ReleaseRequest.objects.create(
-        build=build,
-        kind="halt",
-        payload={"haltedBy": halt.actor, "reason": halt.reason, "halt": halt.pk},
-    )
-    review_open(release=release)
-    release.refresh_from_db()
-    if release.state == ReleaseState.FAILED:
-        raise HaltRefused(release.failure_reason)
-    return release
 
 
 def _halted_text(text: str | None, *, build_id: str) -> Updated:

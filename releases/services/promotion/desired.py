@@ -1,9 +1,9 @@
-"""What production should hold (SPEC §7): the two control files, as exact bytes.
+"""What production should hold (docs/promotion.md): the two control files, as exact bytes.
 
-GitHub backend: `desktop-builds.json` and `desktop-releases.json` at the head of the default
-branch, read through the API — never from a webhook body, which anyone holding the webhook
-secret could shape. Admin backend: the approved (and already live) release requests in the
-database, laid over what production holds today.
+The review backend says (`ReviewBackend.desired_state`, releases/services/review_backends/):
+GitHub reads `desktop-builds.json` and `desktop-releases.json` at the head of the default
+branch; the admin backend lays the approved (and already live) release requests in the database
+over what production holds today.
 """
 
 from __future__ import annotations
@@ -13,19 +13,12 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
-from django.conf import settings
-from django.db.models import Q
-
-from releases.models import ReleaseRequest, ReleaseState
+from releases.models import ReleaseRequest
+from releases.services.review_backends import review_backend
 
 BUILDS_FILE = "desktop-builds.json"
 RELEASES_FILE = "desktop-releases.json"
 BUILD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Release requests whose content belongs in production (admin backend); one whose promotion
-# failed once it was approved stays accepted, so that reconcile retries it.
-ACCEPTED = Q(state__in=(ReleaseState.APPROVED, ReleaseState.MERGED, ReleaseState.LIVE)) | Q(
-    state=ReleaseState.FAILED, merged_at__isnull=False
-)
 
 
 class DesiredStateError(Exception):
@@ -87,10 +80,7 @@ def desired_state_read(*, production, settle_halts: bool = True) -> DesiredState
     validated by the plan, against the builds that can actually be promoted. Rollouts halted
     from the admin stay halted in it until it carries the halt (releases.services.rollouts);
     `settle_halts=False` (a dry run) leaves the halts' records as they are."""
-    if settings.REVIEW_BACKEND == "github":
-        state = _from_github()
-    else:
-        state = _admin_state(production, frozenset())
+    state = review_backend().desired_state(production=production)
     state.build_ids = build_ids_of(state.builds_json, strict=True)
     return _with_halts(state, settle=settle_halts)
 
@@ -103,64 +93,6 @@ def _with_halts(state: DesiredState, *, settle: bool) -> DesiredState:
         compose = state.compose
         state.compose = lambda more: _with_halts(compose(more), settle=False)
     return state
-
-
-def _admin_state(production, excluded: frozenset[str]) -> DesiredState:
-    state = _from_database(production=production, excluded=excluded)
-    state.build_ids = build_ids_of(state.builds_json, strict=True)
-    state.compose = lambda more: _admin_state(production, excluded | more)
-    return state
-
-
-def _from_github() -> DesiredState:
-    from releases import github
-
-    try:
-        branch = github.repo_get().default_branch
-        # Both files from one commit: a push between the two reads cannot mix two states.
-        sha = github.branch_head(branch)
-        if sha is None:
-            raise DesiredStateError(f"the default branch {branch} does not exist")
-        builds = github.file_read(BUILDS_FILE, ref=sha)
-        releases = github.file_read(RELEASES_FILE, ref=sha)
-    except github.GitHubError as exc:
-        raise DesiredStateError(f"cannot read the default branch: {exc}") from exc
-    return DesiredState(
-        builds_json=builds.text.encode() if builds else b"[]\n",
-        releases_json=releases.text.encode() if releases else None,
-        source=f"default branch {branch} at {sha[:12]}",
-    )
-
-
-def _read_json(production, key: str, default):
-    try:
-        raw = production.read_bytes(key)
-        value = json.loads(raw)
-        return value if isinstance(value, type(default)) else default
-    except (KeyError, ValueError):
-        return default
-
-
-def _from_database(*, production, excluded: frozenset[str] = frozenset()) -> DesiredState:
-    # Keep what production already lists (e.g. builds promoted before this install) and lay the
-    # accepted releases over it, in the order they were accepted: the last word wins. Releases
-    # of `excluded` builds (refused by the plan) add nothing, not even their rules.
-    entries = {e.get("id"): e for e in _read_json(production, BUILDS_FILE, []) if "id" in e}
-    rules = _read_json(production, RELEASES_FILE, {})
-    had_rules = bool(rules)
-    accepted = (
-        ReleaseRequest.objects.filter(ACCEPTED)
-        .select_related("build")
-        .exclude(build__build_id__in=excluded)
-        .order_by("merged_at", "pk")
-    )
-    for release in accepted:
-        had_rules = release_apply(entries, rules, release=release) or had_rules
-    return DesiredState(
-        builds_json=json_bytes(list(entries.values())),
-        releases_json=json_bytes(rules) if had_rules else None,
-        source="approved releases",
-    )
 
 
 def release_apply(entries: dict, rules: dict, *, release: ReleaseRequest) -> bool:

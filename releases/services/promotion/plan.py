@@ -99,7 +99,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Gate:
-    """What the review says before any file is looked at (`reviewed.review_gate`)."""
+    """What the review says before any file is looked at (`ReviewBackend.review_gate`)."""
 
     refused: dict[str, Refusal] = field(default_factory=dict)
     held: list[str] = field(default_factory=list)  # why desktop-releases.json must wait

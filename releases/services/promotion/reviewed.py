@@ -54,10 +54,8 @@ def review_verdict(reviews: list[github.ReviewInfo], *, head: str) -> tuple[str,
     return approved.commit_id, ""
 
 
-def review_gate(*, new_build_ids: list[str]) -> Gate:
-    """Which new builds the review does not let through, and why the rules must wait."""
-    if settings.REVIEW_BACKEND != "github":
-        return Gate()
+def merge_gate(*, new_build_ids: list[str]) -> Gate:
+    """Which new builds the GitHub review does not let through, and why the rules must wait."""
     unknown = _check_merges(new_build_ids)
     refused = {bid: why for bid in new_build_ids if (why := _refusal(bid, unknown))}
     if not settings.REQUIRE_REVIEWED_HEAD:

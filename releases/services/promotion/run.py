@@ -23,8 +23,8 @@ from releases.services.promotion.desired import (
 )
 from releases.services.promotion.lock import promotion_lock
 from releases.services.promotion.plan import Copy, Plan, promotion_plan, same_object
-from releases.services.promotion.reviewed import review_gate
 from releases.services.promotion.verdict import verdict_record
+from releases.services.review_backends import review_backend
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def _plan(desired: DesiredState, *, staging: Bucket, production: Bucket) -> Plan
         desired=desired,
         staging=staging,
         production=production,
-        review=lambda new_ids: review_gate(new_build_ids=new_ids),
+        review=lambda new_ids: review_backend().review_gate(new_build_ids=new_ids),
     )
 
 
