@@ -23,6 +23,7 @@ from django.db import connection, transaction
 
 from releases import github
 from releases.models import ReleaseRequest, ReleaseState
+from releases.queue import enqueue_after_commit
 from releases.services import lifecycle, release_files
 from releases.services.audit import audit_record
 from releases.services.lifecycle import FILES_STAGED, Event
@@ -75,8 +76,6 @@ def review_blocker(*, release: ReleaseRequest) -> str:
 def review_retry(*, releases: Iterable[ReleaseRequest], actor: str) -> tuple[int, list[str]]:
     """Queue `releases.tasks.review_open` for each release whose review can be retried.
     Returns how many were queued and why the others were not."""
-    from releases.tasks import review_open as review_open_task
-
     queued, skipped = 0, []
     for release in releases:
         blocker = review_blocker(release=release)
@@ -86,7 +85,8 @@ def review_retry(*, releases: Iterable[ReleaseRequest], actor: str) -> tuple[int
         audit_record(
             kind="review.retry", message="review retry requested", actor=actor, release=release
         )
-        transaction.on_commit(partial(review_open_task.delay, release.pk))
+        # A broker outage is logged; the review stays retryable.
+        enqueue_after_commit("releases.tasks.review_open", release.pk)
         queued += 1
     return queued, skipped
 
