@@ -37,6 +37,7 @@ from releases.roles import APPROVERS, roles_sync
 from releases.services.approvals import release_decide
 from releases.services.manual import ManualObserver, manual_stage
 from selfhosted import health
+from selfhosted.celery import app
 
 MAC_SAFARI = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
@@ -104,8 +105,6 @@ def _demo_build(size: int) -> FakeBuild:
 def _tasks_in_process() -> Iterator[None]:
     """The approval queues the promotion task; run it here, so the demo needs no broker and
     no worker (and a worker of `make run`, if any, is not raced)."""
-    from selfhosted.celery import app
-
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     try:
