@@ -13,6 +13,7 @@ from adoption.models import AdoptionCount
 from adoption.rollouts import rollouts_now
 from adoption.services import adoption_series
 from releases.models import RolloutHalt
+from releases.services.rollouts import HaltRefused, rollout_halt
 
 CHART_DAYS = 7
 
@@ -53,8 +54,6 @@ class AdoptionAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/adoption/page.html", context)
 
     def _halt(self, request) -> None:
-        from releases.services.rollouts import HaltRefused, rollout_halt
-
         build_id = request.POST.get("build_id", "")
         try:
             halt = rollout_halt(

@@ -18,18 +18,19 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 
 from datasketches import hll_sketch
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest
 
+from adoption.batch import LG_K, Batch
+from adoption.services import adoption_flush, secret_for, secret_period, secret_period_end
 from cdn.resolve import platform_of
 from cdn.rollout import cohort_position
 
 logger = logging.getLogger(__name__)
 
-LG_K = 12  # 4,096 registers: ~1.6% standard error, exact-ish below a few hundred installs
 SERVED_BUILD_RE = re.compile(r"-build-([A-Za-z0-9_-]+)\.(?:yml|json)$")
 # The platform a served file is for, from its extension (electron-builder's artifacts).
 FILE_PLATFORMS = (
@@ -47,19 +48,6 @@ def platform_of_file(name: str) -> str:
         if lower.endswith(suffixes):
             return platform
     return ""
-
-
-@dataclass
-class Batch:
-    """What one process counted since its last flush."""
-
-    counts: dict[tuple[int, str, str, str, str], int] = field(default_factory=dict)
-    sketches: dict[tuple[int, str, str], hll_sketch] = field(default_factory=dict)
-    period: int = 0  # the secret period the sketches were hashed in
-
-    def add(self, hour: int, platform: str, build: str, metric: str, name: str = "") -> None:
-        key = (hour, platform, build, metric, name)
-        self.counts[key] = self.counts.get(key, 0) + 1
 
 
 class _Counter:
@@ -84,8 +72,6 @@ class _Counter:
 
     def secret(self, now: float) -> tuple[int, bytes]:
         if now >= self.current_until:
-            from adoption.services import secret_for, secret_period, secret_period_end
-
             period = secret_period(now)
             self.current = (period, secret_for(period))
             self.current_until = secret_period_end(period)
@@ -161,16 +147,12 @@ def discard_pending() -> None:
 
 def flush_now() -> None:
     """Hand this process's batch to the database now (the flush thread does it periodically)."""
-    from adoption.services import adoption_flush
-
     batch = _counter.take()
     if batch.counts or batch.sketches:
         adoption_flush(batch=batch)
 
 
 def _flush_loop() -> None:
-    from django.db import connection
-
     while True:
         time.sleep(settings.ADOPTION_FLUSH_SECONDS)
         try:

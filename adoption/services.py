@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
-from adoption.counting import LG_K, Batch
+from adoption.batch import LG_K, Batch
 from adoption.models import AdoptionCount, AdoptionSecret, AdoptionSketch
 from releases.models import BuildFile
 

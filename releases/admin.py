@@ -16,7 +16,9 @@ from django.utils.text import Truncator
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
+from adoption.services import adoption_summary, day_ago
 from releases.admin_audit import AuditEventAdmin
+from releases.admin_review import decide_view, review_context
 from releases.admin_support import (
     EstimatedCountPaginator,
     events_table,
@@ -37,7 +39,15 @@ from releases.models import (
     Verification,
     WebhookDelivery,
 )
+from releases.selectors import production_now
+from releases.services.approvals import DecisionRefused, release_decide
+from releases.services.cdn_purge import cdn_purge_again
+from releases.services.intake import staging_retry
+from releases.services.reconcile import reconcile_request
+from releases.services.review import review_retry
 from releases.services.review_backends import review_backend
+from releases.services.rollback import RollbackError, rollback_open
+from releases.services.withdrawal import WithdrawRefused, release_withdraw, withdraw_blocker
 
 
 def _pretty(value) -> str:
@@ -168,8 +178,6 @@ class BuildAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Open a rollback to this live build", permissions=["rollback"])
     def rollback_to_build(self, request, queryset):
-        from releases.services.rollback import RollbackError, rollback_open
-
         for build in queryset:
             try:
                 release = rollback_open(build=build, actor=request.user.get_username())
@@ -189,8 +197,6 @@ class BuildAdmin(ReadOnlyAdmin):
 
     def reconcile_view(self, request):
         """POST: queue a reconcile, recorded with the user's name (even when in sync)."""
-        from releases.services.reconcile import reconcile_request
-
         if request.method != "POST" or not self.has_reconcile_permission(request):
             raise PermissionDenied
         reconcile_request(actor=request.user.get_username())
@@ -202,8 +208,6 @@ class BuildAdmin(ReadOnlyAdmin):
 
     @admin.display(description="served to")
     def adoption(self, obj):
-        from adoption.services import adoption_summary, day_ago
-
         numbers = adoption_summary(build_id=obj.build_id, since=day_ago())
         return (
             f"{numbers['unique_installs']} installs, {numbers['polls']} polls, "
@@ -212,8 +216,6 @@ class BuildAdmin(ReadOnlyAdmin):
         )
 
     def changelist_view(self, request, extra_context=None):
-        from releases.selectors import production_now
-
         extra = {
             "production_now": production_now(),
             "can_reconcile": self.has_reconcile_permission(request),
@@ -385,8 +387,6 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
     actions = ["retry_review", "retry_staging", "approve_releases", "withdraw_releases"]
 
     def get_urls(self):
-        from releases.admin_review import decide_view
-
         view = self.admin_site.admin_view(lambda request, object_id: decide_view(
             self, request, object_id))  # fmt: skip
         decide = path("<path:object_id>/decide/", view, name="releases_releaserequest_decide")
@@ -394,8 +394,6 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            from releases.admin_review import review_context
-
             review = review_context(request, obj)
             review["platforms"] = list(
                 zip(review["preview"].before, review["preview"].after, strict=True)
@@ -413,8 +411,6 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry opening the review (PR)", permissions=["retry_review"])
     def retry_review(self, request, queryset):
-        from releases.services.review import review_retry
-
         result = review_retry(
             releases=queryset.select_related("build"), actor=request.user.get_username()
         )
@@ -425,8 +421,6 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry staging of failed builds", permissions=["retry_staging"])
     def retry_staging(self, request, queryset):
-        from releases.services.intake import staging_retry
-
         result = staging_retry(
             releases=queryset.select_related("build"), actor=request.user.get_username()
         )
@@ -444,8 +438,6 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
     @admin.action(description="Approve (admin review)", permissions=["approve"])
     def approve_releases(self, request, queryset):
         """Approve from the list (rejecting needs a reason: use the release's page)."""
-        from releases.services.approvals import DecisionRefused, release_decide
-
         for release in queryset:
             try:
                 outcome = release_decide(release=release, user=request.user, approve=True)
@@ -462,8 +454,6 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Withdraw (take out of the desired state)", permissions=["withdraw"])
     def withdraw_releases(self, request, queryset):
-        from releases.services.withdrawal import WithdrawRefused, release_withdraw, withdraw_blocker
-
         reason = request.POST.get("reason", "")
         if request.POST.get("confirm") != "yes" or not reason.strip():
             rows = [(r, withdraw_blocker(release=r)) for r in queryset.select_related("build")]
@@ -592,8 +582,6 @@ class CdnPurgeAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Purge failed ones again", permissions=["reconcile"])
     def purge_again(self, request, queryset):
-        from releases.services.cdn_purge import cdn_purge_again
-
         again = cdn_purge_again(purges=queryset, actor=request.user.get_username())
         self.message_user(request, f"queued {again} purge(s) again; failed ones only")
 

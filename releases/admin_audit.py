@@ -7,6 +7,7 @@ are shown as one line per build; filtering by that kind lists them all.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,7 @@ from django.utils.text import Truncator
 
 from releases.admin_support import EstimatedCountPaginator
 from releases.models import AuditEvent
+from releases.services.audit import audit_chain_check, audit_row_problems
 
 FOLDED_KIND = "staging.file_staged"
 MESSAGE_CHARS = 110  # one line at 1440 px beside the other columns
@@ -178,8 +180,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def check_view(self, request):
         """POST: verify the chain now; the result is recorded like the periodic one."""
-        from releases.services.audit import audit_chain_check
-
         if request.method != "POST" or not self.has_view_permission(request):
             raise PermissionDenied
         report = audit_chain_check(actor=request.user.get_username())
@@ -190,8 +190,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:releases_auditevent_changelist"))
 
     def changeview_context(self, obj) -> dict:
-        from releases.services.audit import audit_row_problems
-
         return {"row_problems": audit_row_problems(event=obj)}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -245,8 +243,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="data")
     def data_pretty(self, obj):
-        import json
-
         return format_html(
             "<pre style='white-space:pre-wrap;overflow-wrap:anywhere'>{}</pre>",
             json.dumps(obj.data, indent=2),

@@ -14,6 +14,11 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 
 from releases.models import AuditEvent, Build, BuildFile, ReleaseRequest
+from releases.services.approvals import DecisionRefused, release_decide
+from releases.services.intake import staging_retry
+from releases.services.reconcile import reconcile_request
+from releases.services.review import review_retry
+from releases.services.withdrawal import WithdrawRefused, release_withdraw
 
 
 class ViewPermission(permissions.DjangoModelPermissions):
@@ -161,8 +166,6 @@ class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def retry_staging(self, request, pk=None):
         """Queue staging again for a release whose build or request failed."""
-        from releases.services.intake import staging_retry
-
         release = self.get_object()
         return _queued_or_conflict(
             *staging_retry(releases=[release], actor=request.user.get_username())
@@ -176,8 +179,6 @@ class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def retry_review(self, request, pk=None):
         """Queue opening the review (PR) again for a staged release whose review failed."""
-        from releases.services.review import review_retry
-
         release = self.get_object()
         return _queued_or_conflict(
             *review_retry(releases=[release], actor=request.user.get_username())
@@ -196,8 +197,6 @@ class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
         return self._decide(request, approve=False)
 
     def _decide(self, request, *, approve: bool) -> Response:
-        from releases.services.approvals import DecisionRefused, release_decide
-
         release = self.get_object()
         body = request.data if isinstance(request.data, dict) else {}
         comment = body.get("comment", "")
@@ -222,8 +221,6 @@ class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
     def withdraw(self, request, pk=None):
         """Take an accepted release that is not live out of the desired state. Body:
         `{"reason": "..."}` (required). 200 with the release; 409 when it cannot be withdrawn."""
-        from releases.services.withdrawal import WithdrawRefused, release_withdraw
-
         release = self.get_object()
         reason = request.data.get("reason") if isinstance(request.data, dict) else None
         if not isinstance(reason, str):
@@ -248,8 +245,6 @@ class ReleaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
 def reconcile(request):
     """Queue a reconcile of production with the desired state; the request and its result
     are audited with the caller's name."""
-    from releases.services.reconcile import reconcile_request
-
     reconcile_request(actor=request.user.get_username())
     return Response({"queued": 1}, status=status.HTTP_202_ACCEPTED)
 

@@ -18,7 +18,9 @@ class ReleasesConfig(AppConfig):
         # `migrate` sets up storage with the schema: a fresh filesystem install gets its bucket
         # directories there, so /healthz (which never creates anything) is green from the start.
         post_migrate.connect(_buckets_prepare, sender=self)
-        # Logins, tokens, users, groups and permissions go into the audit trail.
-        from releases import signals
+        # Imported once the models are loaded (Django's app registry):
+        # logins, tokens, users, groups and permissions go into the audit trail;
+        # the tasks register with Celery, where `releases.queue` finds them by name.
+        from releases import signals, tasks  # noqa: F401
 
         signals.connect()

@@ -6,12 +6,14 @@ step (which creates the groups) never trigger them.
 
 from __future__ import annotations
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from rest_framework.authtoken.models import Token
 
+from cdn.clientip import client_ip
 from releases.models import AuditEvent
 from releases.services.access import (
     access_record,
@@ -24,8 +26,6 @@ from releases.services.access import (
 def _ip(request) -> str | None:
     if request is None:
         return None
-    from cdn.clientip import client_ip
-
     return client_ip(request)
 
 
@@ -157,8 +157,6 @@ def connect() -> None:
     user_logged_in.connect(logged_in, dispatch_uid="audit_login")
     user_logged_out.connect(logged_out, dispatch_uid="audit_logout")
     user_login_failed.connect(login_failed, dispatch_uid="audit_login_failed")
-    from axes.signals import user_locked_out
-
     user_locked_out.connect(locked_out, dispatch_uid="audit_locked_out")
     post_save.connect(token_saved, sender=Token, dispatch_uid="audit_token_saved")
     post_delete.connect(token_deleted, sender=Token, dispatch_uid="audit_token_deleted")

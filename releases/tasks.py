@@ -1,4 +1,8 @@
-"""Celery tasks: thin, idempotent, take ids, call one service (DESIGN habit 4)."""
+"""Celery tasks: thin, idempotent, take ids, call one service (docs/processes.md).
+
+Services queue these by name through `releases.queue` and never import this module, so the
+imports below run one way: tasks → services.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,25 @@ import logging
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.utils.module_loading import import_string
+
+from releases.errors import TransientError
+from releases.models import ReleaseRequest
+from releases.services.audit import audit_chain_check
+from releases.services.cdn_purge import cdn_purge_attempt, cdn_purge_give_up, cdn_purge_open
+from releases.services.notifications import (
+    notification_deliver,
+    notification_give_up,
+    notifications_fan_out,
+    notifications_sweep,
+)
+from releases.services.promotion import promotion_run
+from releases.services.reconcile import reconcile_run
+from releases.services.retention import staging_prune as prune
+from releases.services.review import review_open as open_review
+from releases.services.staging import build_stage, staging_give_up
+from releases.services.staging_recovery import staging_lost
 
 logger = logging.getLogger(__name__)
-
-
-class TransientError(Exception):
-    """A failure worth retrying (network, 5xx, throttling)."""
 
 
 class ReliableTask(Task):
@@ -40,8 +56,6 @@ class ReliableTask(Task):
 class StagingTask(ReliableTask):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         """Out of retries (or an unexpected error): make the failure visible, never silent."""
-        from releases.services.staging import staging_give_up
-
         release_id = kwargs.get("release_id", args[0] if args else None)
         if release_id is not None:
             staging_give_up(release_id=release_id, reason=f"{type(exc).__name__}: {exc}")
@@ -50,16 +64,12 @@ class StagingTask(ReliableTask):
 @shared_task(base=StagingTask, name="releases.tasks.stage_build")
 def stage_build(release_id: int) -> None:
     """Queue `staging`: download, verify, then open the review."""
-    from releases.services.staging import build_stage
-
     build_stage(release_id=release_id)
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.staging_recover")
 def staging_recover() -> None:
     """Periodic (beat), queue `staging`: queue again the staging a dead worker took with it."""
-    from releases.services.staging_recovery import staging_lost
-
     for release_id in staging_lost():
         stage_build.delay(release_id)
 
@@ -67,9 +77,6 @@ def staging_recover() -> None:
 @shared_task(base=ReliableTask, name="releases.tasks.review_open")
 def review_open(release_id: int) -> None:
     """Queue `staging`: (re)open the review of a staged build (admin retry)."""
-    from releases.models import ReleaseRequest
-    from releases.services.review import review_open as open_review
-
     release = ReleaseRequest.objects.select_related("build").filter(pk=release_id).first()
     if release is not None:
         open_review(release=release)
@@ -78,24 +85,18 @@ def review_open(release_id: int) -> None:
 @shared_task(base=ReliableTask, name="releases.tasks.promote")
 def promote(reason: str, actor: str = "") -> None:
     """Queue `promotion`: bring production to the desired state."""
-    from releases.services.promotion import promotion_run
-
     promotion_run(reason=reason, actor=actor)
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.reconcile")
 def reconcile(actor: str = "") -> None:
     """Reconcile production with the desired state: periodic (beat), or asked by `actor`."""
-    from releases.services.reconcile import reconcile_run
-
     reconcile_run(actor=actor)
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.staging_prune")
 def staging_prune() -> None:
     """Periodic (beat) retention of the staging bucket; queue `staging` (its write key)."""
-    from releases.services.retention import staging_prune as prune
-
     prune(actor="retention (beat)")
 
 
@@ -103,31 +104,29 @@ class GivesUpTask(ReliableTask):
     """Out of retries (or an unexpected error): the service named by `give_up` records the
     failure on the row the task works on, so it is never silent."""
 
-    give_up = ""  # "module.function", called as function(<id_argument>=<id>, reason=…)
+    give_up = None  # called as give_up(<id_argument>=<id>, reason=…)
     id_argument = ""  # the task's first argument: the id of the row
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         object_id = kwargs.get(self.id_argument, args[0] if args else None)
         if object_id is not None:
             reason = f"{type(exc).__name__}: {exc}"
-            import_string(self.give_up)(**{self.id_argument: object_id}, reason=reason)
+            self.give_up(**{self.id_argument: object_id}, reason=reason)
 
 
 class NotifyTask(GivesUpTask):
-    give_up = "releases.services.notifications.notification_give_up"
+    give_up = staticmethod(notification_give_up)
     id_argument = "notification_id"
 
 
 class CdnPurgeTask(GivesUpTask):
-    give_up = "releases.services.cdn_purge.cdn_purge_give_up"
+    give_up = staticmethod(cdn_purge_give_up)
     id_argument = "purge_id"
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.notify_event")
 def notify_event(event_id: int) -> None:
     """Queue `notify`: one delivery per configured channel for an audit event."""
-    from releases.services.notifications import notifications_fan_out
-
     for notification_id in notifications_fan_out(event_id=event_id):
         notify_deliver.delay(notification_id)
 
@@ -135,16 +134,12 @@ def notify_event(event_id: int) -> None:
 @shared_task(base=NotifyTask, name="releases.tasks.notify_deliver")
 def notify_deliver(notification_id: int) -> None:
     """Queue `notify`: one attempt at one delivery (retried with backoff)."""
-    from releases.services.notifications import notification_deliver
-
     notification_deliver(notification_id=notification_id)
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.notify_sweep")
 def notify_sweep() -> None:
     """Periodic (beat): queue what the broker lost."""
-    from releases.services.notifications import notifications_sweep
-
     events, deliveries = notifications_sweep()
     for event_id in events:
         notify_event.delay(event_id)
@@ -155,8 +150,6 @@ def notify_sweep() -> None:
 @shared_task(base=ReliableTask, name="releases.tasks.cdn_purge")
 def cdn_purge(names: list[str], reason: str = "", actor: str = "") -> None:
     """Queue `promotion`: record a purge of these production names' public URLs, then send it."""
-    from releases.services.cdn_purge import cdn_purge_open
-
     purge = cdn_purge_open(names=names, reason=reason, actor=actor)
     if purge is not None:
         cdn_purge_send.delay(purge.pk)
@@ -165,14 +158,10 @@ def cdn_purge(names: list[str], reason: str = "", actor: str = "") -> None:
 @shared_task(base=CdnPurgeTask, name="releases.tasks.cdn_purge_send")
 def cdn_purge_send(purge_id: int) -> None:
     """Queue `promotion`: one attempt at a purge (retried with backoff)."""
-    from releases.services.cdn_purge import cdn_purge_attempt
-
     cdn_purge_attempt(purge_id=purge_id)
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.audit_check")
 def audit_check(actor: str = "") -> None:
     """Periodic (beat), or asked for in the admin: verify the audit chain, record the result."""
-    from releases.services.audit import audit_chain_check
-
     audit_chain_check(actor=actor or "audit check (beat)")

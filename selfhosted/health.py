@@ -23,7 +23,14 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
+from kombu import Exchange, Queue
 
+from cdn.metadata import metadata_health
+from releases import buckets
+from releases.services.cdn_purge import cdn_purge_health
+from releases.services.notifications import notifications_health
+from releases.services.promotion.verdict import verdict_health
+from selfhosted.celery import app
 from selfhosted.metrics import metrics_token_given
 from selfhosted.redaction import text_redact
 
@@ -46,10 +53,6 @@ def _database() -> None:
 
 
 def _broker() -> None:
-    from kombu import Exchange, Queue
-
-    from selfhosted.celery import app
-
     # The URL from settings (not the app's cached conf) so the check follows the live configuration.
     url = settings.CELERY_BROKER_URL
     _broker_file_check(url)
@@ -97,12 +100,6 @@ def _bucket(getter: Callable) -> Callable[[], None]:
 def checks() -> dict[str, Callable[[], str | None]]:
     """Each check raises when what it checks is down (503), or returns a notice when it works
     but not as wanted (`degraded`, still 200: production keeps serving)."""
-    from cdn.metadata import metadata_health
-    from releases import buckets
-    from releases.services.cdn_purge import cdn_purge_health
-    from releases.services.notifications import notifications_health
-    from releases.services.promotion.verdict import verdict_health
-
     return {
         "database": _database,
         "broker": _broker,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 
+import redis
 from django.conf import settings
 from django.db.models import Count
 from django.http import HttpResponse
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from adoption.services import adoption_totals
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 
 
@@ -23,8 +25,6 @@ def _queue_lengths() -> dict[str, int]:
     """Messages waiting per queue (Redis brokers only; other brokers report nothing)."""
     if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         return {}
-    import redis
-
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
     try:
         return {
@@ -67,8 +67,6 @@ class _AdoptionCounters:
     }
 
     def collect(self):
-        from adoption.services import adoption_totals
-
         totals = adoption_totals()
         for metric, description in self.HELP.items():
             family = CounterMetricFamily(f"adoption_{metric}s", description, labels=["platform"])

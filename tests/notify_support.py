@@ -34,7 +34,13 @@ PROMOTED_NAMES = [
 def work_queued(callbacks: list) -> list:
     """The on-commit callbacks other than notifications: each audit event of a kind that needs a
     person queues one `notify_event` as well (releases.services.notifications)."""
-    return [c for c in callbacks if c.__name__ != "queue_notification"]
+    return [c for c in callbacks if queued_task(c) != "releases.tasks.notify_event"]
+
+
+def queued_task(callback) -> str:
+    """The name of the task an on-commit callback queues (`releases.queue`), or "" for any
+    other callback."""
+    return getattr(callback, "task", "")
 
 
 @dataclass

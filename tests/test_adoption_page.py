@@ -14,7 +14,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from adoption.counting import LG_K, Batch
+from adoption.batch import LG_K, Batch
 from adoption.services import adoption_flush
 from releases import buckets
 from tests.cdn_support import build, publish

@@ -12,7 +12,7 @@ from releases.models import AuditEvent, CdnPurge, DeliveryStatus
 from releases.services.promotion import promotion_run
 from tests.fakes.cloudflare_api import start_cloudflare
 from tests.fakes.http_catcher import start_catcher
-from tests.notify_support import PROMOTED_NAMES, PUBLIC_BASES, work_queued
+from tests.notify_support import PROMOTED_NAMES, PUBLIC_BASES, queued_task, work_queued
 from tests.promotion_support import approve, stage_build
 
 pytestmark = pytest.mark.django_db
@@ -154,7 +154,7 @@ def test_with_purging_off_a_promotion_queues_no_purge(settings, fs_buckets, prom
 
     queued = promote()
 
-    assert [c.__name__ for c in work_queued(queued)] == []
+    assert [queued_task(c) for c in work_queued(queued)] == []
     assert not CdnPurge.objects.exists()
 
 

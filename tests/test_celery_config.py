@@ -32,7 +32,8 @@ def test_work_is_routed_to_the_staging_and_promotion_queues():
 def test_tasks_retry_transient_errors_with_capped_exponential_backoff(settings):
     from celery.utils.time import get_exponential_backoff_interval
 
-    from releases.tasks import ReliableTask, TransientError, stage_build
+    from releases.errors import TransientError
+    from releases.tasks import ReliableTask, stage_build
 
     assert isinstance(stage_build, ReliableTask)
     assert TransientError in stage_build.autoretry_for
@@ -78,7 +79,7 @@ def _reliable():
 
 
 def test_a_transient_error_is_retried_a_bounded_number_of_times_then_fails(settings):
-    from releases.tasks import TransientError
+    from releases.errors import TransientError
 
     seen, result = _attempts_of(TransientError)
     assert seen == list(range(settings.TASK_MAX_RETRIES + 1))  # the first run + 8 retries

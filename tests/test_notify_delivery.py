@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from releases import tasks
+from releases.errors import TransientError
 from releases.models import (
     AuditEvent,
     Build,
@@ -31,7 +32,14 @@ from releases.services.notifications import (
 from releases.services.notifications.payload import notification_payload
 from tests.fakes.http_catcher import start_catcher
 from tests.fakes.s3_server import free_port
-from tests.notify_support import BASE_URL, SLACK_TOKEN_PATH, group_member, verified, work_queued
+from tests.notify_support import (
+    BASE_URL,
+    SLACK_TOKEN_PATH,
+    group_member,
+    queued_task,
+    verified,
+    work_queued,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +152,7 @@ def test_a_broker_outage_never_fails_the_step_and_the_sweep_sends_it_later(
     assert answer.status_code == 302
     release.refresh_from_db()
     assert release.state == ReleaseState.REJECTED  # the step stands
-    assert [c.__name__ for c in queued] == ["queue_notification"]
+    assert [queued_task(c) for c in queued] == ["releases.tasks.notify_event"]
     assert not Notification.objects.exists()  # the message never reached a worker
 
     events, lost = notifications_sweep(now=timezone.now() + timedelta(minutes=2))
@@ -269,7 +277,7 @@ def test_a_transient_failure_is_recorded_and_raised_for_the_task_to_retry(receiv
     row = Notification.objects.create(event=event, kind="staging.failed", channel="webhook")
     receivers.webhook.fail(503)
 
-    with pytest.raises(tasks.TransientError):
+    with pytest.raises(TransientError):
         notification_deliver(notification_id=row.pk)
     row.refresh_from_db()
     assert (row.status, row.attempts, row.response_status) == ("pending", 1, 503)
@@ -379,7 +387,7 @@ def test_an_unreachable_slack_url_is_never_quoted_in_the_error(settings, receive
         event=event, kind="promotion.failed", channel="slack", payload=payload
     )
 
-    with pytest.raises(tasks.TransientError) as raised:
+    with pytest.raises(TransientError) as raised:
         notification_deliver(notification_id=row.pk)
 
     row.refresh_from_db()

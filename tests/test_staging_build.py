@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from releases import buckets
+from releases.errors import TransientError
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.staging import build_stage
-from releases.tasks import TransientError
 from tests.fakes.todesktop_origin import FakeBuild, FakeOrigin, start_origin
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fs_buckets")]

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from releases import buckets
+from releases.errors import TransientError
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.staging import build_stage
-from releases.tasks import TransientError
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fs_buckets")]

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from releases.services.intake import WebhookRejected, release_receive
+from releases.errors import WebhookRejected
+from releases.services.intake import release_receive
 from tests.webhook_support import (
     APP_ID,
     NO_ROWS,

@@ -38,6 +38,7 @@ from releases.services.approvals import release_decide
 from releases.services.manual import ManualObserver, manual_stage
 from releases.services.review_backends import review_backend, review_backend_hint
 from selfhosted import health
+from selfhosted.celery import app
 
 MAC_SAFARI = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
@@ -106,8 +107,6 @@ def _demo_build(size: int) -> FakeBuild:
 def _tasks_in_process() -> Iterator[None]:
     """The approval queues the promotion task; run it here, so the demo needs no broker and
     no worker (and a worker of `make run`, if any, is not raced)."""
-    from selfhosted.celery import app
-
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     try:

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from releases.models import Approval, AuditEvent, ReleaseRequest
+from releases.queue import enqueue_after_commit
 from releases.services import lifecycle
 from releases.services.audit import audit_record
 from releases.services.lifecycle import DECIDABLE, Event
@@ -115,9 +116,7 @@ def _count(release: ReleaseRequest) -> str:
             actor=merged_by,
         ),
     )
-    from releases import tasks
-
     reason = f"{release} approved in the admin"
-    # robust: a broker outage is logged; the periodic reconcile promotes the approval anyway.
-    transaction.on_commit(lambda: tasks.promote.delay(reason, merged_by), robust=True)
+    # A broker outage is logged; the periodic reconcile promotes the approval anyway.
+    enqueue_after_commit("releases.tasks.promote", reason, merged_by)
     return "approved"

@@ -28,20 +28,19 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from releases import tasks
 from releases.buckets import Bucket
+from releases.errors import TransientError
 from releases.integrations.cloudflare import cloudflare_purge
 from releases.integrations.cloudfront import cloudfront_invalidate
 from releases.integrations.outbound import DeliveryError
 from releases.integrations.purge_http import http_purge
 from releases.models import BuildFile, CdnPurge, DeliveryStatus
+from releases.queue import enqueue_after_commit
 from releases.services.audit import audit_record
 from releases.services.release_files import BUILDS_FILE, RELEASES_FILE
-from releases.tasks import TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -163,11 +162,7 @@ def cdn_purge_queue(*, names: Iterable[str], reason: str, actor: str = "") -> No
     names = sorted(set(names))
     if not names:
         return
-
-    def queue_purge() -> None:  # named: see notifications_queue
-        tasks.cdn_purge.delay(names, reason, actor)
-
-    transaction.on_commit(queue_purge, robust=True)
+    enqueue_after_commit("releases.tasks.cdn_purge", names, reason, actor)
 
 
 def cdn_purge_after_promotion(*, result, production: Bucket, reason: str, actor: str) -> None:
@@ -282,13 +277,6 @@ def cdn_purge_give_up(*, purge_id: int, reason: str) -> None:
     )
 
 
-def _sender(purge_id: int):
-    def send_purge() -> None:  # named: see notifications_queue
-        tasks.cdn_purge_send.delay(purge_id)
-
-    return send_purge
-
-
 def cdn_purge_again(*, purges: Iterable[CdnPurge], actor: str) -> int:
     """Send failed purges again, as new purges of the same URLs (an admin action)."""
     again = 0
@@ -301,7 +289,7 @@ def cdn_purge_again(*, purges: Iterable[CdnPurge], actor: str) -> int:
             reason=f"purge #{purge.pk} again",
             actor=actor[:255],
         )
-        transaction.on_commit(_sender(retry.pk), robust=True)
+        enqueue_after_commit("releases.tasks.cdn_purge_send", retry.pk)
         again += 1
     return again
 

@@ -33,7 +33,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from releases.errors import WebhookRejected
 from releases.models import Build, ReleaseRequest, WebhookDelivery
+from releases.queue import enqueue_after_commit
 from releases.services import lifecycle
 from releases.services.audit import audit_record
 from releases.services.lifecycle import Event
@@ -47,16 +49,6 @@ SIGNATURE_HEADER = "X-ToDesktop-HMAC-SHA256"
 # The headers kept with a delivery (an allowlist: anything else may carry a credential). The
 # signature stays: it proves, with the key, that ToDesktop sent this very body.
 KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", SIGNATURE_HEADER)
-
-
-class WebhookRejected(Exception):
-    """The request is refused with `status` and a one-line `message`; nothing was stored."""
-
-    def __init__(self, status: int, message: str, errors: list[dict[str, str]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors or []
 
 
 @dataclass(frozen=True)
@@ -179,7 +171,7 @@ def _create(*, key: str, body: bytes, payload: dict, headers: Mapping[str, str])
             "new_build": created,
         },
     )
-    transaction.on_commit(partial(_enqueue_staging, release.pk))
+    _enqueue_staging(release.pk)
     return Intake(release=release, created=True)
 
 
@@ -191,19 +183,18 @@ def _received_message(*, build: Build, created: bool) -> str:
 
 
 def _enqueue_staging(release_id: int) -> None:
-    from releases.tasks import stage_build
-
-    try:
-        stage_build.delay(release_id)
-    except Exception as exc:
-        # The delivery is stored and answered; a broker outage must not turn it into a 500
-        # that ToDesktop would retry as a duplicate. Mark it failed, visibly, so that a
-        # release manager retries it from the admin once the broker is back.
-        logger.exception("could not queue staging of release %s", release_id)
-        _mark_unqueued(release_id=release_id, reason=f"could not queue staging: {exc}"[:500])
+    # The delivery is stored and answered; a broker outage must not turn it into a 500 that
+    # ToDesktop would retry as a duplicate. The release is marked failed, visibly, so that a
+    # release manager retries it from the admin once the broker is back.
+    enqueue_after_commit(
+        "releases.tasks.stage_build",
+        release_id,
+        on_failure=partial(_mark_unqueued, release_id=release_id),
+    )
 
 
-def _mark_unqueued(*, release_id: int, reason: str) -> None:
+def _mark_unqueued(exc: Exception, *, release_id: int) -> None:
+    reason = f"could not queue staging: {exc}"[:500]
     release = ReleaseRequest.objects.select_related("build").get(pk=release_id)
     # The build fails only when nobody is staging it (another release's run may be).
     lifecycle.move(
@@ -245,5 +236,5 @@ def _retry_one(*, release: ReleaseRequest, actor: str) -> bool:
         )
         if not moved:
             return False
-        transaction.on_commit(partial(_enqueue_staging, release.pk))
+        _enqueue_staging(release.pk)
     return True

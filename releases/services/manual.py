@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from releases import todesktop
+from releases.errors import TransientError
 from releases.models import Build, ReleaseRequest, ReleaseState
 from releases.services import lifecycle, manifests
 from releases.services.audit import audit_record
@@ -159,8 +160,6 @@ def _run(
     open_review: bool,
     observer: ManualObserver | None,
 ) -> None:
-    from releases.tasks import TransientError
-
     try:
         build_stage(
             release_id=release.pk, platforms=platforms, open_review=open_review, observer=observer

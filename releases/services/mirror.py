@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
 from releases.models import ReleaseRequest, ReleaseState, WebhookDelivery
+from releases.queue import enqueue_after_commit
 from releases.services import lifecycle
 from releases.services.audit import audit_record
 from releases.webhook_http import headers_kept
@@ -299,8 +300,5 @@ def _push(payload: dict, delivery_id: str) -> Outcome:
 
 
 def _queue_promotion(*, reason: str, actor: str) -> None:
-    from releases import tasks
-
-    # After commit: the worker must see the merged state; a rolled-back delivery queues nothing.
-    # robust: a broker outage is logged, not a 500 to GitHub — the periodic reconcile repairs it.
-    transaction.on_commit(lambda: tasks.promote.delay(reason, actor), robust=True)
+    # A broker outage is logged, not a 500 to GitHub: the periodic reconcile repairs it.
+    enqueue_after_commit("releases.tasks.promote", reason, actor)

@@ -6,8 +6,7 @@ the same name, even when production was already in sync (the beat's quiet runs a
 
 from __future__ import annotations
 
-from django.db import transaction
-
+from releases.queue import enqueue_after_commit
 from releases.services.audit import audit_record
 from releases.services.promotion import PromotionResult, promotion_run
 
@@ -16,11 +15,9 @@ BEAT = "reconcile (beat)"
 
 def reconcile_request(*, actor: str) -> None:
     """Record the request and queue the run after commit."""
-    from releases import tasks
-
     audit_record(kind="reconcile.requested", message=f"{actor} asked for a reconcile", actor=actor)
-    # robust: a broker outage is logged; the periodic reconcile runs anyway.
-    transaction.on_commit(lambda: tasks.reconcile.delay(actor=actor), robust=True)
+    # A broker outage is logged; the periodic reconcile runs anyway.
+    enqueue_after_commit("releases.tasks.reconcile", actor=actor)
 
 
 def reconcile_run(*, actor: str = "", dry_run: bool = False) -> PromotionResult:

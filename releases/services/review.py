@@ -9,11 +9,9 @@ from the admin (`review_retry`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import partial
-
-from django.db import transaction
 
 from releases.models import ReleaseRequest, ReleaseState
+from releases.queue import enqueue_after_commit
 from releases.services import lifecycle
 from releases.services.audit import audit_record
 from releases.services.lifecycle import FILES_STAGED
@@ -41,8 +39,6 @@ def review_blocker(*, release: ReleaseRequest) -> str:
 def review_retry(*, releases: Iterable[ReleaseRequest], actor: str) -> tuple[int, list[str]]:
     """Queue `releases.tasks.review_open` for each release whose review can be retried.
     Returns how many were queued and why the others were not."""
-    from releases.tasks import review_open as review_open_task
-
     queued, skipped = 0, []
     for release in releases:
         blocker = review_blocker(release=release)
@@ -52,6 +48,7 @@ def review_retry(*, releases: Iterable[ReleaseRequest], actor: str) -> tuple[int
         audit_record(
             kind="review.retry", message="review retry requested", actor=actor, release=release
         )
-        transaction.on_commit(partial(review_open_task.delay, release.pk))
+        # A broker outage is logged; the review stays retryable.
+        enqueue_after_commit("releases.tasks.review_open", release.pk)
         queued += 1
     return queued, skipped

@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from releases import buckets, todesktop
+from releases.errors import TransientError
 from releases.models import Build, ReleaseRequest, ReleaseState
 from releases.services import lifecycle, manifests
 from releases.services.audit import audit_record
@@ -34,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     # OperationalError: SQLite's "database is locked" (a writer held the lock longer than the
     # busy timeout) or a lost PostgreSQL connection. Both are temporary; the build is not at fault.
     return (
@@ -61,8 +61,6 @@ def build_stage(
     `manage.py stage` passes the rest: `platforms` limits the manifests fetched (None: all),
     `open_review=False` leaves the release awaiting review, `observer` sees the bytes move.
     """
-    from releases.tasks import TransientError
-
     release = ReleaseRequest.objects.select_related("build").filter(pk=release_id).first()
     if release is None:
         return

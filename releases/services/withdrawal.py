@@ -19,6 +19,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from releases.models import ReleaseRequest, ReleaseState
+from releases.queue import enqueue_after_commit
 from releases.services import lifecycle
 from releases.services.lifecycle import ACCEPTED, Event
 
@@ -80,7 +81,5 @@ def _settle_build(release: ReleaseRequest) -> None:
 
 
 def _queue_promotion(*, reason: str, actor: str) -> None:
-    from releases import tasks
-
-    # robust: a broker outage is logged; the periodic reconcile converges anyway.
-    transaction.on_commit(lambda: tasks.promote.delay(reason, actor), robust=True)
+    # A broker outage is logged; the periodic reconcile converges anyway.
+    enqueue_after_commit("releases.tasks.promote", reason, actor)

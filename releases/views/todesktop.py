@@ -6,8 +6,9 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from releases.errors import WebhookRejected
 from releases.models import ReleaseState
-from releases.services.intake import SIGNATURE_HEADER, WebhookRejected, release_receive
+from releases.services.intake import SIGNATURE_HEADER, release_receive
 from releases.webhook_http import BodyRefused, body_discard, body_source
 
 

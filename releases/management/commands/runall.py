@@ -19,6 +19,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import OperationalError
 
+from selfhosted.celery import app
+
 STOP_TIMEOUT_SECONDS = 20
 GUNICORN_CONFIG = settings.BASE_DIR / "selfhosted" / "gunicorn.conf.py"
 RESTART_BACKOFF_FIRST_SECONDS = 1.0
@@ -113,8 +115,6 @@ class Command(BaseCommand):
     def _broker_prepare(self) -> None:
         """Declare the queues once, so the embedded broker's file exists before anyone uses it
         (/healthz reports a missing file as a failure rather than create it)."""
-        from selfhosted.celery import app
-
         try:
             with app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=2)

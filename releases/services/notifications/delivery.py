@@ -19,16 +19,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from releases import tasks
+from releases.errors import TransientError
 from releases.integrations.mail import mail_send
 from releases.integrations.outbound import DeliveryError
 from releases.integrations.signed_webhook import webhook_post
 from releases.integrations.slack import slack_post
 from releases.models import AuditEvent, DeliveryStatus, Notification
+from releases.queue import enqueue_after_commit
 from releases.services.notifications.kinds import NOTIFIED_KINDS, event_notification_kind
 from releases.services.notifications.payload import (
     mail_body,
@@ -36,7 +36,6 @@ from releases.services.notifications.payload import (
     notification_payload,
     slack_text,
 )
-from releases.tasks import TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +62,8 @@ def notifications_queue(*, event: AuditEvent) -> None:
     """Queue `event` for the `notify` worker after commit, when its kind needs a person."""
     if event_notification_kind(event.kind, event.data) is None:
         return
-    event_id = event.pk
-
-    # A named function: Django logs a robust callback's failure by its __qualname__, which a
-    # functools.partial lacks (the logging itself would raise into the step).
-    def queue_notification() -> None:
-        tasks.notify_event.delay(event_id)
-
-    transaction.on_commit(queue_notification, robust=True)
+    # A broker outage is logged; the periodic sweep queues the event again.
+    enqueue_after_commit("releases.tasks.notify_event", event.pk)
 
 
 def notifications_fan_out(*, event_id: int) -> list[int]:

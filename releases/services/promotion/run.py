@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from cdn.metadata import metadata_invalidate
 from releases import buckets
 from releases.buckets import Bucket, BucketError
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest
@@ -234,9 +235,4 @@ def _mark_live(build_ids: list[str], *, plan: Plan) -> list[str]:
 
 def _invalidate_feed_metadata() -> None:
     """Tell the feed its cached `desktop-*.json` are stale (the feed owns the mechanism)."""
-    try:
-        from cdn.metadata import metadata_invalidate
-    except ImportError:  # the feed is not installed in this process's code base yet
-        logger.warning("cdn.metadata.metadata_invalidate is unavailable; the feed's cache expires")
-        return
     metadata_invalidate()
