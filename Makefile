@@ -42,7 +42,7 @@ format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## make bench: every benchmark of SPEC §13, printing figures (feed and downloads beside nginx).
+## make bench: every benchmark of docs/budgets.md, printing figures (feed and downloads beside nginx).
 bench: install-dev services
 	$(BIN)/python bench/feed.py
 	$(BIN)/python bench/slow_clients.py

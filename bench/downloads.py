@@ -1,4 +1,4 @@
-"""Benchmark of the download links beside nginx (SPEC §13: ≥ 2,000 requests/s for
+"""Benchmark of the download links beside nginx (docs/budgets.md: ≥ 2,000 requests/s for
 `/download/mac` with a browser User-Agent), in one run on this machine.
 
 Starts the project under gunicorn and nginx over the same production directory (the helpers of

@@ -1,4 +1,4 @@
-"""Benchmark of the update feed beside nginx (SPEC §13), in one run on this machine.
+"""Benchmark of the update feed beside nginx (docs/budgets.md), in one run on this machine.
 
 Starts the project under gunicorn and nginx over the same production directory, then with wrk
 at 64 keep-alive connections measures: a rule-resolved `latest-mac.yml`, a versioned manifest
@@ -310,7 +310,8 @@ def run_cases(ours: str, nginx: str, bucket_dir: Path, duration: int) -> None:
 
 
 def run_downloads(ours: str, nginx: str, bucket_dir: Path, duration: int) -> None:
-    """SPEC §13's download-link budget in the same run (the cases live in bench/downloads.py)."""
+    """The download-link budget of docs/budgets.md in the same run (the cases live in
+    bench/downloads.py)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from bench.downloads import prepare_downloads, run_download_cases

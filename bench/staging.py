@@ -1,4 +1,5 @@
-"""Staging throughput and the staging worker's peak memory (SPEC §13: 1 GiB staged, RSS < 200 MB).
+"""Staging throughput and the staging worker's peak memory (docs/budgets.md: 1 GiB staged, RSS < 200
+MB).
 
 Starts the S3-compatible test server (moto) and the fake ToDesktop origin serving a Linux build
 whose AppImage is a generated 1 GiB file, then runs the staging service in a separate worker

@@ -1,4 +1,4 @@
-"""Answer time of the ToDesktop release webhook (SPEC §4: "within a few milliseconds").
+"""Answer time of the ToDesktop release webhook (docs/webhooks.md: "within a few milliseconds").
 
 Runs the real view over HTTP under gunicorn (2 sync workers on loopback, as in production:
 database connections are kept between requests) against a throwaway PostgreSQL database

@@ -1,4 +1,4 @@
-"""The client's IP address for IP rules and `my-ip` (SPEC §2).
+"""The client's IP address for IP rules and `my-ip` (docs/configuration.md).
 
 Only the header the operator configured is trusted (`TRUSTED_CLIENT_IP_HEADER`); without one the
 socket address is the client. `X-Forwarded-For` is read from the right: each of the

@@ -1,6 +1,6 @@
 """Production's `desktop-builds.json` / `desktop-releases.json`, parsed once and kept in memory.
 
-SPEC §8: the per-request cost must not grow with the number of builds, so every refresh indexes
+docs/feed.md: the per-request cost must not grow with the number of builds, so every refresh indexes
 the released builds by version and pre-parses the redirection rules; a request only does dict
 look-ups and walks the (short) rule list.
 
@@ -105,7 +105,7 @@ def _parse_rule(raw: Any) -> Rule | None:
         return Rule("buildByPlatform", build_id, platforms=platforms)
     if kind == "buildByPercentage":
         return _percentage_rule(raw, build_id)
-    return None  # appByIp and unknown rules are ignored (SPEC §8)
+    return None  # appByIp and unknown rules are ignored (docs/feed.md)
 
 
 def _percentage(value: Any) -> float | None:

@@ -1,7 +1,8 @@
-"""SPEC §8 path resolution: which production object answers a feed path.
+"""Path resolution (docs/feed.md): which production object answers a feed path.
 
 Mirrors the original desktop-cdn worker (`applyRedirections` + `transformLatestBuildPath`),
-with the improvements §8 asks for: IPs compared as addresses, `latest-linux-<arch>` files count
+with the improvements docs/feed.md lists: IPs compared as addresses, `latest-linux-<arch>` files
+count
 as linux, and the `latest-build-<id>-<platform>.yml` transform works at any depth.
 """
 

@@ -47,7 +47,7 @@ PRECONDITION_HEADERS = (
 
 
 def feed_filename(key: str) -> str:
-    """The served name with only the build id dropped (SPEC §8 examples)."""
+    """The served name with only the build id dropped (docs/feed.md examples)."""
     name = key.rsplit("/", 1)[-1]
     if "-build-" in name:
         return DASH_BUILD_RE.sub("", name, count=1)

@@ -1,4 +1,5 @@
-"""The update feed for electron-updater clients (SPEC §8): `/update/<path>` and FEED_HOSTS `/`."""
+"""The update feed for electron-updater clients (docs/feed.md): `/update/<path>` and FEED_HOSTS
+`/`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which installer a download link serves (SPEC §9): pure functions, no I/O.
+"""Which installer a download link serves (docs/download-links.md): pure functions, no I/O.
 
 The flow mirrors the original desktop-download-cdn worker: validate the route's parameters,
 pick the platform (from the route, else the User-Agent) and the arch (from the route, else
@@ -31,7 +31,8 @@ PARAMETER_NAMES = (
 # When the route names no arch: try the chosen one, then these (the original's backups).
 ARCH_FALLBACKS = ("x64", "arm64")
 
-# First present wins (SPEC §9). The universal mac `installer` is a small downloader that
+# First present wins (docs/download-links.md). The universal mac `installer` is a small downloader
+# that
 # fetches the right build for the machine; it needs macOS 10.15+ and exists for latest only.
 ARTIFACTS_LINUX = ("appImage", "deb", "rpm", "snap")
 ARTIFACTS_MAC_UNIVERSAL = ("installer", "dmg", "zip", "mas")

@@ -1,4 +1,4 @@
-"""Resolve a download link to an object in production (SPEC §9).
+"""Resolve a download link to an object in production (docs/download-links.md).
 
 `download_resolve` reads the td manifest through the feed's resolution rules (without IP
 rules) and the feed's cached metadata, lets `downloads.choose` pick the artifact, and finds
@@ -126,7 +126,7 @@ def manifest_read(*, bucket: Bucket, key: str) -> dict[str, Any] | None:
 
 
 def object_candidates(entry: dict[str, Any]) -> list[str]:
-    """Keys that may hold an entry's file, best first (SPEC §9).
+    """Keys that may hold an entry's file, best first (docs/download-links.md).
 
     The original reads `path` as the key; staging and promotion put every file at the
     URL-decoded last segment of its URL, so that comes next.

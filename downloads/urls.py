@@ -1,4 +1,4 @@
-"""Download-link routes (SPEC §9), relative to their mount: `/download/`, or `/` on a
+"""Download-link routes (docs/download-links.md), relative to their mount: `/download/`, or `/` on a
 `DOWNLOAD_HOSTS` host name. Order matters as in the original router: `versions/…` and
 `builds/…` come before `<platform>/<artifactName>`.
 

@@ -1,4 +1,5 @@
-"""Download-link views (SPEC §9): parse the route, call `download_resolve`, format the answer.
+"""Download-link views (docs/download-links.md): parse the route, call `download_resolve`, format
+the answer.
 
 The file itself goes through the feed's single serving path (`cdn.serving.serve_object`:
 ranges, conditionals, HEAD) under its real name. With `Accept: application/json` the answer
@@ -61,7 +62,8 @@ def download(request: HttpRequest, **params: str) -> HttpResponse:
                 request,
                 bucket=buckets.production(),
                 key=resolved.key,
-                filename=resolved.file_name,  # the real name, build id included (SPEC §9)
+                filename=resolved.file_name,  # the real name, build id included
+                # (docs/download-links.md)
                 cache_control=CACHE_CONTROL,
             )
     patch_vary_headers(response, VARY)

@@ -1,4 +1,4 @@
-"""The admin is the audit trail (SPEC §10): everything here is read-only."""
+"""The admin is the audit trail (docs/audit.md): everything here is read-only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Read-only JSON API for builds, files, release requests and audit events (SPEC §11).
+"""Read-only JSON API for builds, files, release requests and audit events (docs/api.md).
 
 Token-authenticated (`Authorization: Token <key>`), paginated, filterable; the schema is at
 `/api/schema/`. Users need the matching `view_*` permission (the `auditors` group has them).

@@ -1,4 +1,5 @@
-"""The storage interface: the `staging` and `production` buckets (SPEC §1, §3).
+"""The storage interface: the `staging` and `production` buckets (docs/processes.md,
+docs/bucket-layout.md).
 
 Everything else in the project reads and writes buckets through this module only. Two
 implementations share one small interface:
@@ -8,7 +9,7 @@ implementations share one small interface:
 - `S3Bucket`: any S3-compatible store through django-storages/boto3, multipart uploads with one
   bounded buffer, ranged GETs, and real server-side copies (no bytes through this process).
 
-On S3 each process role has its own credentials (SPEC §1): `staging(role=...)` and
+On S3 each process role has its own credentials (docs/processes.md): `staging(role=...)` and
 `production(role=...)` pick them, so a web process can be given no production write key at all.
 """
 
@@ -64,7 +65,7 @@ CONTENT_TYPES = {
 
 
 def content_type_for(name: str) -> str:
-    """A sensible Content-Type for a release file name (SPEC §5 step 4)."""
+    """A sensible Content-Type for a release file name (docs/staging.md)."""
     suffix = os.path.splitext(name)[1].lower()
     if suffix in CONTENT_TYPES:
         return CONTENT_TYPES[suffix]

@@ -1,4 +1,4 @@
-"""The one boundary to GitHub (DESIGN habit 3): the only module that imports PyGithub.
+"""The one boundary to GitHub (docs/architecture.md): the only module that imports PyGithub.
 
 Everything else calls the small functions below and gets plain dataclasses back, so retries,
 timeouts, authentication and the test fake have one place.

@@ -1,4 +1,5 @@
-"""The shape of the GitHub webhook bodies we mirror (SPEC §6): checked before anything is stored.
+"""The shape of the GitHub webhook bodies we mirror (docs/webhooks.md): checked before anything is
+stored.
 
 A valid signature proves GitHub sent a body, not that every field has the type the mirror
 relies on (a hand-made delivery signed with the secret, a GitHub Enterprise quirk). Only the

@@ -1,4 +1,4 @@
-"""Builds, their files, release requests, webhook deliveries and the audit trail (SPEC §10)."""
+"""Builds, their files, release requests, webhook deliveries and the audit trail (docs/audit.md)."""
 
 from __future__ import annotations
 
@@ -268,7 +268,7 @@ GENESIS_HASH = "0" * 64
 
 
 class AuditEvent(models.Model):
-    """An append-only, hash-chained record of something that happened (SPEC §10).
+    """An append-only, hash-chained record of something that happened (docs/audit.md).
 
     `hash` = sha256(previous row's hash + this row's canonical content), so editing or removing
     a row behind the ORM's back breaks the chain at that row (`manage.py audit_verify`).
@@ -349,7 +349,8 @@ class AuditChainHead(models.Model):
 
 
 class ApiToken(TokenProxy):
-    """An API token as the admin lists it: by its user, never by its key (a secret, SPEC §2;
+    """An API token as the admin lists it: by its user, never by its key (a secret,
+    docs/configuration.md;
     DRF's own str() is the key, which the admin would print in titles and its history)."""
 
     class Meta:

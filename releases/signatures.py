@@ -1,4 +1,4 @@
-"""HMAC checks for both webhooks, on the raw body, in constant time (DESIGN habit 5)."""
+"""HMAC checks for both webhooks, on the raw body, in constant time (docs/webhooks.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _same(expected: str, given: str) -> bool:
 
 
 def todesktop_signature_valid(*, key: str, body: bytes, header: str | None) -> bool:
-    """`X-ToDesktop-HMAC-SHA256` = lowercase hex HMAC-SHA256 of the raw body (SPEC §4)."""
+    """`X-ToDesktop-HMAC-SHA256` = lowercase hex HMAC-SHA256 of the raw body (docs/webhooks.md)."""
     if not key or not header:
         return False
     expected = hmac_sha256_hex(key=key, body=body)

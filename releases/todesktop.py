@@ -1,4 +1,5 @@
-"""The ToDesktop download host: the ONLY code that talks to ToDesktop (SPEC §2, §5).
+"""The ToDesktop download host: the ONLY code that talks to ToDesktop (docs/configuration.md,
+docs/staging.md).
 
 Every request goes to `TODESKTOP_DOWNLOAD_BASE_URL/<appId>/<fileName>`; a URL found in a
 manifest contributes only its URL-decoded last path segment (`file_name_from_url`), so a
@@ -75,7 +76,7 @@ class NotFound(OriginError):
 
 
 class UnsafeFileName(ValueError):
-    """A decoded file name that could escape `<buildId>/` (SPEC §3)."""
+    """A decoded file name that could escape `<buildId>/` (docs/bucket-layout.md)."""
 
 
 class _Retryable(Exception):
@@ -83,7 +84,8 @@ class _Retryable(Exception):
 
 
 def file_name_check(name: str) -> str:
-    """Reject names with `/`, `\\`, `..`, NUL or other control characters (SPEC §3)."""
+    """Reject names with `/`, `\\`, `..`, NUL or other control characters
+    (docs/bucket-layout.md)."""
     if not name or name in (".", ".."):
         raise UnsafeFileName(f"unsafe file name {name!r}: empty or a dot segment")
     if "/" in name or "\\" in name:

@@ -1,4 +1,5 @@
-"""The ToDesktop release webhook body: parsing and validation (SPEC §4, rules of §8).
+"""The ToDesktop release webhook body: parsing and validation (docs/webhooks.md, rules of
+docs/feed.md).
 
 Only shapes are checked here. Known fields must have the right JSON type; unknown fields are
 kept (ToDesktop adds fields over time). `null` is accepted for the optional fields, never for
@@ -55,7 +56,7 @@ def _timestamp(value: str) -> str:
 
 
 def _ip(value: str) -> str:
-    # Single addresses only: the feed compares the client address with each entry (§8).
+    # Single addresses only: the feed compares the client address with each entry (docs/feed.md).
     try:
         ipaddress.ip_address(value)
     except ValueError:

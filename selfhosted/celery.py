@@ -1,4 +1,4 @@
-"""The Celery app: two queues, late acknowledgement, prefetch 1 (SPEC §1, DESIGN habit 4).
+"""The Celery app: two queues, late acknowledgement, prefetch 1 (docs/processes.md).
 
 The configuration lives in `selfhosted.celeryconfig`, loaded lazily from Django's settings.
 """

@@ -105,7 +105,7 @@ def checks() -> dict[str, Callable[[], str | None]]:
         "broker": _broker,
         "staging_bucket": _bucket(buckets.staging),
         "production_bucket": _bucket(buckets.production),
-        # production's desktop-builds.json / desktop-releases.json missing or corrupt (SPEC §8)
+        # production's desktop-builds.json / desktop-releases.json missing or corrupt (docs/feed.md)
         "feed_metadata": metadata_health,
         # production kept its last good state: the desired state is invalid (audit has why)
         "desired_state": verdict_health,

@@ -4,7 +4,8 @@
   names, so a deployment can keep one hostname per role exactly like the original three
   workers (`https://feed.example.com/latest.yml`); other hosts keep the normal URL layout.
 - The feed and the download links are fast lanes: every installed app polls the feed and every
-  website visitor hits a download link (SPEC §13 asks ≥ 3,000 and ≥ 2,000 req/s on two cores),
+  website visitor hits a download link (docs/budgets.md asks ≥ 3,000 and ≥ 2,000 req/s on two
+  cores),
   and neither needs the session, auth, CSRF, messages, static-file or clickjacking middleware
   that follow this one, so their requests go straight to their views once the host has been
   validated against ALLOWED_HOSTS. Everything else takes the normal path.

@@ -1,4 +1,4 @@
-"""One settings module, read from the environment (SPEC §2).
+"""One settings module, read from the environment (docs/configuration.md).
 
 Every name here is part of the operator contract: the README's configuration table lists the
 same names. A wrong value stops start-up with one line that names the variable.
@@ -28,7 +28,8 @@ class ConfigError(Exception):
 
 def _fail(message: str) -> None:
     # One clear line, no traceback: an operator reads this in a container log. Values are
-    # quoted to say what is wrong, but a password in a URL never reaches the log (SPEC §2).
+    # quoted to say what is wrong, but a password in a URL never reaches the log
+    # (docs/configuration.md).
     message = text_redact(message)
     sys.stderr.write(f"configuration error: {message}\n")
     raise SystemExit(2)
@@ -177,7 +178,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # FEED_HOSTS / DOWNLOAD_HOSTS: the feed / download links at `/` of those hosts (SPEC §2).
+    # FEED_HOSTS / DOWNLOAD_HOSTS: the feed / download links at `/` of those hosts
+    # (docs/configuration.md).
     "selfhosted.hosts.HostRoutingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -199,7 +201,8 @@ AUTHENTICATION_BACKENDS = [
 
 ROOT_URLCONF = "selfhosted.urls"
 WSGI_APPLICATION = "selfhosted.wsgi.application"
-APPEND_SLASH = False  # the feed and download paths are exact; §9 defines its own slash rule
+APPEND_SLASH = False  # the feed and download paths are exact; docs/download-links.md defines its
+# own slash rule
 
 TEMPLATES = [
     {
@@ -259,7 +262,7 @@ CACHES = {"default": _read("CACHE_URL", env.cache_url, "locmemcache://selfhosted
 if os.environ.get("CACHE_URL", "").lower().startswith(("redis://", "rediss://")):
     _url("CACHE_URL", os.environ["CACHE_URL"], ("redis", "rediss"))
 
-# --- Buckets (SPEC §1, §3) ---------------------------------------------------------------------
+# --- Buckets (docs/processes.md, docs/bucket-layout.md) ----------------------------------------
 
 STORAGE_BACKEND = _choice("STORAGE_BACKEND", "filesystem", ("filesystem", "s3"))
 STAGING_BUCKET = os.environ.get("STAGING_BUCKET", "desktop-app-distributables-staging").strip()
@@ -274,7 +277,8 @@ if STAGING_BUCKET == PRODUCTION_BUCKET:
 
 AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None
 AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
-# Credentials per role (SPEC §1). Each role falls back to AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+# Credentials per role (docs/processes.md). Each role falls back to
+# AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
 # and then to boto3's own chain (instance profile, ~/.aws), so a simple install needs one pair.
 S3_ROLES = ("staging_writer", "production_reader", "promoter")
 S3_CREDENTIALS: dict[str, dict[str, str | None]] = {}
@@ -329,7 +333,7 @@ STORAGES = {
     "production": _bucket_storage(PRODUCTION_BUCKET, "production_reader"),
 }
 
-# --- Celery (SPEC §1, DESIGN habit 4) ----------------------------------------------------------
+# --- Celery (docs/processes.md) ----------------------------------------------------------------
 
 CELERY_BROKER_URL = (
     os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{DATA_DIR / 'broker.sqlite3'}"
@@ -366,7 +370,7 @@ TASK_RETRY_BACKOFF_SECONDS = _read("TASK_RETRY_BACKOFF_SECONDS", env.int, 5)
 if TASK_MAX_RETRIES < 0 or TASK_RETRY_BACKOFF_SECONDS < 1:
     _fail("TASK_MAX_RETRIES / TASK_RETRY_BACKOFF_SECONDS: must be >= 0 / >= 1")
 
-# --- ToDesktop (SPEC §4, §5) -------------------------------------------------------------------
+# --- ToDesktop (docs/webhooks.md, docs/staging.md) ---------------------------------------------
 
 WEBHOOK_HMAC_KEY = os.environ.get("WEBHOOK_HMAC_KEY") or ""
 TODESKTOP_APP_ID = os.environ.get("TODESKTOP_APP_ID") or ""
@@ -428,7 +432,7 @@ if MIN_FREE_DISK_BYTES < 0:
 # so the webhook answers its own 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES * 2, 2_621_440)
 
-# --- Review (SPEC §6) --------------------------------------------------------------------------
+# --- Review (docs/review.md) -------------------------------------------------------------------
 
 GITHUB_OWNER = os.environ.get("GITHUB_OWNER") or ""
 GITHUB_REPO = os.environ.get("GITHUB_REPO") or ""
@@ -463,7 +467,7 @@ GITHUB_SECONDS_BETWEEN_WRITES = _read("GITHUB_SECONDS_BETWEEN_WRITES", env.float
 if GITHUB_MAX_RETRIES < 0 or GITHUB_SECONDS_BETWEEN_WRITES < 0:
     _fail("GITHUB_MAX_RETRIES and GITHUB_SECONDS_BETWEEN_WRITES: must be 0 or more")
 
-# --- Feed and downloads (SPEC §8, §9) ----------------------------------------------------------
+# --- Feed and downloads (docs/feed.md, docs/download-links.md) ---------------------------------
 
 FEED_HOSTS = [host.lower() for host in _list("FEED_HOSTS")]
 DOWNLOAD_HOSTS = [host.lower() for host in _list("DOWNLOAD_HOSTS")]

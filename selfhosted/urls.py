@@ -1,4 +1,4 @@
-"""URL layout (SPEC §2): admin, API, webhooks, the feed and the download links.
+"""URL layout (docs/configuration.md): admin, API, webhooks, the feed and the download links.
 
 `FEED_HOSTS` / `DOWNLOAD_HOSTS` additionally mount the feed / downloads at `/` for those host
 names (see selfhosted.hosts).

@@ -1,7 +1,8 @@
 # ruff: noqa: E501  (real User-Agent strings and table rows read best on one line)
 """Production data for the download-link tests: real User-Agents, manifests, builds, files.
 
-`production_write(bucket)` lays out what promotion leaves in production (SPEC §3, §7): the
+`production_write(bucket)` lays out what promotion leaves in production (docs/bucket-layout.md,
+docs/promotion.md): the
 artifact files at the root, each build's td manifests, `desktop-builds.json` and
 `desktop-releases.json`. Three builds:
 
@@ -43,7 +44,7 @@ UA = {
     "curl": "curl/8.5.0",
 }  # fmt: skip
 
-# Real ToDesktop-style file names (spaces and all), as staging stores them (SPEC §3).
+# Real ToDesktop-style file names (spaces and all), as staging stores them (docs/bucket-layout.md).
 FILES = {
     "win-nsis-x64": f"Acme Setup 1.2.0 - Build {LATEST}-x64.exe",
     "win-nsis-arm64": f"Acme Setup 1.2.0 - Build {LATEST}-arm64.exe",

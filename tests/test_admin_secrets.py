@@ -1,4 +1,5 @@
-"""No secret is shown in the admin (SPEC §2): API token keys appear once, when created."""
+"""No secret is shown in the admin (docs/configuration.md): API token keys appear once, when
+created."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The admin as the audit trail (SPEC §10): list pages, the build page, who sees what."""
+"""The admin as the audit trail (docs/audit.md): list pages, the build page, who sees what."""
 
 from __future__ import annotations
 

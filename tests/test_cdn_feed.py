@@ -1,4 +1,4 @@
-"""The feed view (SPEC §8): paths, methods, client IP, host mounting, metadata, /healthz."""
+"""The feed view (docs/feed.md): paths, methods, client IP, host mounting, metadata, /healthz."""
 
 from __future__ import annotations
 

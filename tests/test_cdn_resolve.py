@@ -1,4 +1,4 @@
-"""SPEC §8 path resolution: every rule alone and combined, versioned and pinned manifests."""
+"""Path resolution (docs/feed.md): every rule alone and combined, versioned and pinned manifests."""
 
 from __future__ import annotations
 

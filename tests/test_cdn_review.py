@@ -1,4 +1,4 @@
-"""Review of the feed against SPEC §8 and the original desktop-cdn worker: edge cases."""
+"""Review of the feed against docs/feed.md and the original desktop-cdn worker: edge cases."""
 
 from __future__ import annotations
 

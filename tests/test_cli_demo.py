@@ -1,4 +1,4 @@
-"""`manage.py demo` (SPEC §12): the whole flow, end to end, as a newcomer runs it."""
+"""`manage.py demo` (docs/cli.md): the whole flow, end to end, as a newcomer runs it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`manage.py stage` (SPEC §12): a build staged by hand from the fake ToDesktop origin over HTTP."""
+"""`manage.py stage` (docs/cli.md): a build staged by hand from the fake ToDesktop origin over
+HTTP."""
 
 from __future__ import annotations
 

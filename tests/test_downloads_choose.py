@@ -1,5 +1,6 @@
 # ruff: noqa: E501  (real User-Agent strings and table rows read best on one line)
-"""The pure choice logic of download links (SPEC §9): User-Agents, arches, artifacts."""
+"""The pure choice logic of download links (docs/download-links.md): User-Agents, arches,
+artifacts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 # ruff: noqa: E501  (table rows read best on one line)
-"""Download links over HTTP (SPEC §9): real User-Agents × routes × platforms × artifact names
+"""Download links over HTTP (docs/download-links.md): real User-Agents × routes × platforms ×
+artifact names
 × arches against production data written through releases.buckets, asserting the status, the
 file served and its headers; every 400/404 message; XSS-shaped parameters."""
 
@@ -111,7 +112,7 @@ def test_a_link_serves_the_file_the_original_would_choose(client, production_dat
 
 
 REFUSED = [
-    # 400: the exact messages of the original (SPEC §9).
+    # 400: the exact messages of the original (docs/download-links.md).
     ("safari-14", "/download/ios", 400, "Unsupported platform (ios)"),
     ("safari-14", "/download/Mac", 400, "Unsupported platform (Mac)"),
     ("safari-14", "/download/versions", 400, "Unsupported platform (versions)"),

@@ -1,4 +1,5 @@
-"""Download links (SPEC §9), found in review: inputs that used to answer 5xx or the wrong
+"""Download links (docs/download-links.md), found in review: inputs that used to answer 5xx or the
+wrong
 redirect. Bad input is a clear 4xx; a manifest entry is read as far as it can be."""
 
 from __future__ import annotations

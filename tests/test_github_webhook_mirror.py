@@ -1,4 +1,4 @@
-"""`POST /github-webhook`: signatures, dedupe, and each event mirrored (SPEC §6)."""
+"""`POST /github-webhook`: signatures, dedupe, and each event mirrored (docs/webhooks.md)."""
 
 from __future__ import annotations
 

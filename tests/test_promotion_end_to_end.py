@@ -1,5 +1,5 @@
 """End to end with a real worker: signed ToDesktop webhook → staged → PR in the fake GitHub →
-signed merge webhook → every file live in production (SPEC §0's whole path).
+signed merge webhook → every file live in production (the whole path of docs/architecture.md).
 
 The web side is this test's Django (test client, tasks sent to Redis, not run eagerly); the
 worker is a real `celery worker -Q staging,promotion` process on the same PostgreSQL database,

@@ -1,4 +1,4 @@
-"""Promotion with the GitHub backend: the desired state is the default branch (SPEC §7).
+"""Promotion with the GitHub backend: the desired state is the default branch (docs/promotion.md).
 
 GitHub is the fake from `tests.fakes.github_server` (real HTTP, PyGithub on our side); webhooks
 are signed deliveries through the real view; promotion runs eagerly when the merge commits.

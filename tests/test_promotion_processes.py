@@ -1,5 +1,6 @@
 """Promotion as real processes on the S3 server: server-side copies only, a kill in the middle,
-and two promotions at once (SPEC §7, §13 "bytes moved through the worker on S3 ≈ 0")."""
+and two promotions at once (docs/promotion.md, docs/budgets.md "bytes moved through the worker on S3
+≈ 0")."""
 
 from __future__ import annotations
 

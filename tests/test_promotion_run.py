@@ -1,4 +1,4 @@
-"""Promotion staging → production with the admin backend's desired state (SPEC §7)."""
+"""Promotion staging → production with the admin backend's desired state (docs/promotion.md)."""
 
 from __future__ import annotations
 

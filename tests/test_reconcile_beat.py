@@ -1,4 +1,5 @@
-"""The periodic reconcile: scheduled by beat, repairs drift with an audit event (SPEC §7)."""
+"""The periodic reconcile: scheduled by beat, repairs drift with an audit event
+(docs/promotion.md)."""
 
 from __future__ import annotations
 

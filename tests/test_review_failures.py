@@ -1,4 +1,5 @@
-"""SPEC §6: GitHub failures, retries and exactly-once PR creation, against the fake GitHub."""
+"""docs/review.md: GitHub failures, retries and exactly-once PR creation, against the fake
+GitHub."""
 
 from __future__ import annotations
 

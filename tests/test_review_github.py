@@ -1,4 +1,5 @@
-"""SPEC §6, GitHub backend: the release pull request, through PyGithub against the fake GitHub."""
+"""docs/review.md, GitHub backend: the release pull request, through PyGithub against the fake
+GitHub."""
 
 from __future__ import annotations
 

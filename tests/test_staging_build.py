@@ -1,4 +1,5 @@
-"""Staging a build (SPEC §5): fake ToDesktop origin over HTTP → real buckets, real PostgreSQL."""
+"""Staging a build (docs/staging.md): fake ToDesktop origin over HTTP → real buckets, real
+PostgreSQL."""
 
 from __future__ import annotations
 

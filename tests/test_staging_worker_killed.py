@@ -1,4 +1,5 @@
-"""A staging worker killed with SIGKILL in the middle of a file: the build still finishes (§5.7).
+"""A staging worker killed with SIGKILL in the middle of a file: the build still finishes
+(docs/staging.md).
 
 A real Celery worker (`-Q staging`, solo pool so the task runs in the process we kill) on Redis
 and PostgreSQL stages a build whose AppImage the fake origin serves slowly. Half-way through it

@@ -1,4 +1,5 @@
-"""`POST /new-release-webhook`: what an accepted body stores and queues; idempotency (SPEC §4)."""
+"""`POST /new-release-webhook`: what an accepted body stores and queues; idempotency
+(docs/webhooks.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The admin's "Retry staging" action on release requests (SPEC §10: release managers retry)."""
+"""The admin's "Retry staging" action on release requests (docs/audit.md: release managers
+retry)."""
 
 from __future__ import annotations
 

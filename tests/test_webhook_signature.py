@@ -1,4 +1,4 @@
-"""`POST /new-release-webhook`: the signature and the configuration gate (SPEC §4)."""
+"""`POST /new-release-webhook`: the signature and the configuration gate (docs/webhooks.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`POST /new-release-webhook`: bad bodies get a clear 4xx and leave no trace (SPEC §4)."""
+"""`POST /new-release-webhook`: bad bodies get a clear 4xx and leave no trace (docs/webhooks.md)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ SIGNATURE = "X-ToDesktop-HMAC-SHA256"
 
 
 def payload(**overrides: Any) -> dict[str, Any]:
-    """The real webhook body of shared/fixtures, with top-level fields replaced."""
+    """The real webhook body of tests/data, with top-level fields replaced."""
     body = copy.deepcopy(FIXTURE)
     body.update(overrides)
     return body

@@ -1,4 +1,4 @@
-"""Groups of SPEC §10 and the audit chain's head row."""
+"""The groups (docs/audit.md) and the audit chain's head row."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The audit trail: append an event, verify the chain (SPEC §10)."""
+"""The audit trail: append an event, verify the chain (docs/audit.md)."""
 
 from __future__ import annotations
 

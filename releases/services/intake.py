@@ -1,4 +1,5 @@
-"""Receiving ToDesktop's release webhook (SPEC §4) and retrying failed staging (SPEC §10).
+"""Receiving ToDesktop's release webhook (docs/webhooks.md) and retrying failed staging
+(docs/audit.md).
 
 `release_receive` checks, in this order, and stores nothing until every check passed:
 configuration (503), size (413), signature (401), body (400), app (403). An accepted body is

@@ -1,4 +1,4 @@
-"""Reading a build's manifests: what to stage and which hashes it must have (SPEC §5.1–5.3, §5.6).
+"""Reading a build's manifests: what to stage and which hashes it must have (docs/staging.md).
 
 ToDesktop publishes, per platform, a td JSON manifest (`td-latest[-mac|-linux]-build-<id>.json`)
 and usually its electron-builder twin (`latest[-mac|-linux]-build-<id>.yml`). Together they name
@@ -68,7 +68,8 @@ class BuildPlan:
 
     @property
     def blockmaps(self) -> list[str]:
-        """§5.3: every artifact except "Mac Installer" ones may have `<name>.blockmap`."""
+        """docs/staging.md: every artifact except "Mac Installer" ones may have
+        `<name>.blockmap`."""
         return [
             f"{name}.blockmap"
             for name in self.files

@@ -1,4 +1,4 @@
-"""Staging a build by hand (SPEC §12): the original's `release-new-version` tool, as a service.
+"""Staging a build by hand (docs/cli.md): the original's `release-new-version` tool, as a service.
 
 `manual_stage` checks the build at ToDesktop first (its manifests, for the chosen platforms), so
 a mistyped build id or an unreachable origin is a one-line error that leaves no row behind.

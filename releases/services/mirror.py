@@ -1,4 +1,4 @@
-"""Mirroring GitHub into the audit trail and the release state (SPEC §6, mirroring).
+"""Mirroring GitHub into the audit trail and the release state (docs/webhooks.md).
 
 One verified delivery → one stored `WebhookDelivery` (unique by `X-GitHub-Delivery`, so a
 redelivery does nothing) → one audit event with GitHub's actor, time and link, and a move of

@@ -1,4 +1,4 @@
-"""Title and body of a release pull request (SPEC §6): what the security lead reviews.
+"""Title and body of a release pull request (docs/review.md): what the security lead reviews.
 
 Everything a reviewer needs without leaving the PR: the build's details (the commit linked
 when its remote is on GitHub), every staged file with its size, hashes and verification

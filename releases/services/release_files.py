@@ -1,4 +1,5 @@
-"""The two release-metadata files a review changes (SPEC §6), as pure functions on their text.
+"""The two release-metadata files a review changes (docs/review.md), as pure functions on their
+text.
 
 `desktop-builds.json` is a JSON array of `{id, version, createdAt, isReleased}`;
 `desktop-releases.json` is an object with `latestReleaseBuildId` and `releaseRedirections`

@@ -1,4 +1,4 @@
-"""Staging a build: ToDesktop → staging bucket, verified (SPEC §5).
+"""Staging a build: ToDesktop → staging bucket, verified (docs/staging.md).
 
 `build_stage` claims the build with a conditional update (a lease that a live worker keeps
 fresh, so a redelivered task takes over only from a dead worker), reads the manifests, streams

@@ -1,4 +1,4 @@
-"""Streaming a build's files into staging with a bounded pool, and verifying them (SPEC §5.4–5.7).
+"""Streaming a build's files into staging with a bounded pool, and verifying them (docs/staging.md).
 
 Download threads only move bytes (origin → hashes → bucket); every database write and audit
 event happens on the calling thread, which also keeps the build's staging lease fresh.

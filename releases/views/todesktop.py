@@ -1,4 +1,5 @@
-"""`POST /new-release-webhook` (SPEC §4): parse the request, call the intake, answer JSON."""
+"""`POST /new-release-webhook` (docs/webhooks.md): parse the request, call the intake, answer
+JSON."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`manage.py demo`: the whole release flow on this install, without any external account (§12)."""
+"""`manage.py demo`: the whole release flow on this install, without any external account
+(docs/cli.md)."""
 
 from __future__ import annotations
 

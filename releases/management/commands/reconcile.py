@@ -1,4 +1,5 @@
-"""`manage.py reconcile [--dry-run]`: bring production to the desired state now (SPEC §7, §12)."""
+"""`manage.py reconcile [--dry-run]`: bring production to the desired state now (docs/promotion.md,
+docs/cli.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`manage.py stage <buildId> [--mac] [--linux] [--windows]`: stage a build by hand (SPEC §12).
+"""`manage.py stage <buildId> [--mac] [--linux] [--windows]`: stage a build by hand (docs/cli.md).
 
 The original's `release-new-version` tool: fetch a build from ToDesktop, verify it, then open
 its review — here into the staging bucket through the same staging service the webhook uses.

@@ -1,4 +1,5 @@
-"""Promotion: staging → production, ordered, verified, idempotent, one at a time (SPEC §7).
+"""Promotion: staging → production, ordered, verified, idempotent, one at a time
+(docs/promotion.md).
 
 - `desired`: what production should hold (default branch, or approved releases).
 - `plan`: the diff with production, ordered so clients never see a dangling manifest; a build

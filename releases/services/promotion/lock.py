@@ -1,4 +1,4 @@
-"""One promotion at a time, across processes and machines (SPEC §7).
+"""One promotion at a time, across processes and machines (docs/promotion.md).
 
 PostgreSQL: a session-level advisory lock. It lives in the database, not in a worker, so every
 worker on every machine sees it; and PostgreSQL drops it the moment the holder's connection

@@ -1,4 +1,4 @@
-"""The promotion plan: what to copy and write, in the order clients can bear (SPEC §7).
+"""The promotion plan: what to copy and write, in the order clients can bear (docs/promotion.md).
 
 Order: every binary and blockmap first, then the build manifests (`*-build-<id>.yml/json`),
 then `desktop-builds.json`, `desktop-releases.json` last. A client that reads a manifest at

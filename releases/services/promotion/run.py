@@ -1,4 +1,4 @@
-"""Running a promotion plan: copy, verify, publish, then record who/when (SPEC §7)."""
+"""Running a promotion plan: copy, verify, publish, then record who/when (docs/promotion.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A fake GitHub REST API on loopback, for the tests (SPEC §6).
+"""A fake GitHub REST API on loopback, for the tests (docs/review.md).
 
 A real HTTP server (ThreadingHTTPServer in a thread) that speaks the part of GitHub's REST API
 that `releases.github` uses through PyGithub, with GitHub's documented response shapes, status
