@@ -143,3 +143,6 @@ def test_a_chain_head_set_back_behind_the_events_does_not_stop_appends():
     fourth = audit_record(kind="build.live", message="live")
     assert (fourth.sequence, fourth.previous_hash) == (4, third.hash)
     assert audit_verify().ok
+    # The discrepancy stays in the trail, covered by the event's hash.
+    assert fourth.data["chain_head_behind"] == {"head": 1, "last": 3}
+    assert audit_record(kind="build.live", message="again").data == {}

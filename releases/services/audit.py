@@ -40,8 +40,10 @@ def audit_record(
             AuditChainHead.objects.get_or_create(pk=1)
         head = AuditChainHead.objects.select_for_update().get(pk=1)
         sequence, previous = head.sequence, head.hash
-        # A head set back behind stored events (an older copy of its row restored) would make
-        # every append collide with an existing sequence: chain onto the last stored event.
+        # A head set back behind stored events (an older copy of its row restored, or rows
+        # added behind its back) would make every append collide with an existing sequence:
+        # chain onto the last stored event, and keep the discrepancy in this event's data (so
+        # covered by its hash) for audit_verify and the security lead, rather than lose it.
         last = AuditEvent.objects.order_by("-sequence").values("sequence", "hash").first()
         if last is not None and last["sequence"] > sequence:
             logger.warning(
@@ -49,6 +51,7 @@ def audit_record(
                 sequence,
                 last["sequence"],
             )
+            clean = {**clean, "chain_head_behind": {"head": sequence, "last": last["sequence"]}}
             sequence, previous = last["sequence"], last["hash"]
         event = AuditEvent(
             sequence=sequence + 1,
