@@ -34,7 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from releases import buckets
+from releases.integrations import buckets
 
 logger = logging.getLogger(__name__)
 

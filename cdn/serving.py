@@ -28,7 +28,7 @@ from django.utils.http import content_disposition_header, http_date, parse_http_
 from cdn.memory import MAX_BODY_BYTES, objects_memo
 from cdn.ranges import ChunkCursor, Unsatisfiable, coalesce, ranges_for
 from cdn.resolve import is_manifest
-from releases import buckets
+from releases.integrations import buckets
 
 logger = logging.getLogger(__name__)
 

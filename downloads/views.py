@@ -21,7 +21,7 @@ from adoption.counting import count_link
 from cdn.serving import serve_object
 from downloads.choose import PARAMETER, ChoiceError, Route
 from downloads.services import Resolved, download_resolve
-from releases import buckets
+from releases.integrations import buckets
 
 logger = logging.getLogger(__name__)
 # What a storage failure can raise while reading the manifest (answered 503, as the feed does).

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cdn.metadata import BUILDS_KEY, RELEASES_KEY, ProductionMetadata, metadata_build
 from cdn.resolve import resolve_key
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import Build, ReleaseRequest
 from releases.services.promotion.desired import json_bytes, release_apply
 

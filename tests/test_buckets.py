@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from releases import buckets
-from releases.buckets import BucketError, InvalidKey, ObjectNotFound
+from releases.integrations import buckets
+from releases.integrations.buckets import BucketError, InvalidKey, ObjectNotFound
 
 MiB = 1024 * 1024
 

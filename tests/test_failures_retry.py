@@ -16,7 +16,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import AuditEvent, BuildStatus, ReleaseRequest, ReleaseState
 from selfhosted.celery import app
 from tests.fakes.todesktop_origin import FakeBuild, start_origin

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from cdn.metadata import metadata_get, metadata_invalidate
-from releases import buckets
+from releases.integrations import buckets
 from tests.cdn_support import feed_url
 from tests.downloads_support import FILES, LATEST, UA, body_of, production_write
 from tests.fakes.recording_proxy import start_recording_proxy

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import (
     AuditEvent,
     Build,

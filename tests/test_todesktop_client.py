@@ -1,4 +1,4 @@
-"""releases.todesktop against the fake ToDesktop origin (real HTTP on loopback)."""
+"""releases.integrations.todesktop against the fake ToDesktop origin (real HTTP on loopback)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from releases import todesktop
+from releases.integrations import todesktop
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
 
 

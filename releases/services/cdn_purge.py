@@ -31,8 +31,8 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from releases.buckets import Bucket
 from releases.errors import TransientError
+from releases.integrations.buckets import Bucket
 from releases.integrations.cloudflare import cloudflare_purge
 from releases.integrations.cloudfront import cloudfront_invalidate
 from releases.integrations.outbound import DeliveryError

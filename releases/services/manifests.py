@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from releases import todesktop
-from releases.buckets import TEMP_PREFIX
+from releases.integrations import todesktop
+from releases.integrations.buckets import TEMP_PREFIX
 from releases.validation import json_load_bounded
 
 # Platform → the part of the manifest names that follows `latest-`.

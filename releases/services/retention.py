@@ -39,8 +39,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from releases import buckets
-from releases.buckets import Bucket, Leftover, ObjectInfo
+from releases.integrations import buckets
+from releases.integrations.buckets import Bucket, Leftover, ObjectInfo
 from releases.models import Build, BuildFile, BuildStatus, ReleaseRequest
 from releases.services.audit import audit_record
 from releases.services.lifecycle import BUILD_FINAL, RELEASE_OPEN

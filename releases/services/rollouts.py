@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import Build, ReleaseRequest, RolloutHalt
 from releases.services.audit import audit_record
 from releases.services.lifecycle import Event

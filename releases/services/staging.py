@@ -17,8 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from releases import buckets, todesktop
 from releases.errors import TransientError
+from releases.integrations import buckets, todesktop
 from releases.models import Build, ReleaseRequest, ReleaseState
 from releases.services import lifecycle, manifests
 from releases.services.audit import audit_record

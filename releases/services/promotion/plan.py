@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from releases.buckets import Bucket, ObjectInfo, hashes_of
+from releases.integrations.buckets import Bucket, ObjectInfo, hashes_of
 from releases.models import Build, BuildFile, Verification
 from releases.services.ownership import names_refusal
 from releases.services.promotion.desired import (

@@ -22,7 +22,7 @@ from functools import partial
 
 from django.db import connection, transaction
 
-from releases import github
+from releases.integrations import github
 from releases.models import Build, ReleaseRequest, ReleaseState, RolloutHalt
 from releases.services import lifecycle, release_files
 from releases.services.lifecycle import FILES_STAGED, Event

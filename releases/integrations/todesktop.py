@@ -10,10 +10,10 @@ backoff and jitter by tenacity; a body that drops half-way is resumed with a `Ra
 from the last byte received. After the retries, `OriginUnavailable` is raised: the caller
 turns it into a task retry.
 
-Redirects are followed by hand, hop by hop, only where `releases.egress` allows (the base
-URL's origin, `TODESKTOP_REDIRECT_HOSTS`), at most `MAX_REDIRECTS` times; a refused redirect
-is a permanent `RedirectRefused` naming the target. Every body is capped while it streams
-(`limit`), and a declared `Content-Length` over the cap is refused before the body is read.
+Redirects are followed by hand, hop by hop, only where `releases.integrations.egress` allows (the
+base URL's origin, `TODESKTOP_REDIRECT_HOSTS`), at most `MAX_REDIRECTS` times; a refused redirect is
+a permanent `RedirectRefused` naming the target. Every body is capped while it streams (`limit`),
+and a declared `Content-Length` over the cap is refused before the body is read.
 URLs in messages and logs go through `url_redact`: the base URL may carry credentials.
 """
 
@@ -35,7 +35,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from releases import egress
+from releases.integrations import egress
 from selfhosted.redaction import url_redact
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class OriginUnavailable(OriginError):
 
 
 class RedirectRefused(OriginError):
-    """A redirect to somewhere `releases.egress` does not allow (never retried)."""
+    """A redirect to somewhere `releases.integrations.egress` does not allow (never retried)."""
 
 
 class TooLarge(OriginError):
