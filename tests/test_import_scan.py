@@ -41,11 +41,8 @@ ALLOWED = {
     ("selfhosted/gunicorn.conf.py", "post_worker_init", "selfhosted.green"): GEVENT_ONLY,
     ("releases/integrations/buckets.py", "_s3_storage", "botocore.config"): S3_ONLY,
     ("releases/integrations/buckets.py", "_s3_storage", "storages.backends.s3"): S3_ONLY,
-    ("releases/integrations/buckets.py", "read", "botocore.exceptions"): S3_ONLY,
-    ("releases/integrations/buckets.py", "head", "botocore.exceptions"): S3_ONLY,
     ("releases/integrations/buckets.py", "copy_from", "boto3.s3.transfer"): S3_ONLY,
-    ("releases/integrations/buckets.py", "leftover_remove", "botocore.exceptions"): S3_ONLY,
-    ("releases/integrations/buckets.py", "check", "botocore.exceptions"): S3_ONLY,
+    ("releases/integrations/buckets.py", "_s3_errors", "botocore.exceptions"): S3_ONLY,
     ("releases/services/promotion/desired.py", "_with_halts", "releases.services.rollouts"): (
         REVIEW_CYCLE
     ),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
@@ -42,8 +41,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
         todesktop.OriginUnavailable,
         buckets.BucketError,
         OSError,
-        BotoCoreError,
-        ClientError,
         OperationalError,
         InterfaceError,
     )
