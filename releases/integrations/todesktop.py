@@ -177,6 +177,12 @@ def _request(url: str, target: str, headers: dict[str, str]) -> requests.Respons
         raise RedirectRefused(f"{shown(url)}: redirect to {shown(target)} refused: {exc}")
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise _Retryable(f"{shown(target)}: {exc.__class__.__name__}: {exc}") from exc
+    except requests.RequestException as exc:
+        # A URL no request can be made to (no host, bad port, unknown scheme): retrying cannot
+        # help. Only the class is named: requests' message repeats the URL unredacted.
+        raise OriginError(
+            f"{shown(target)}: cannot be requested ({exc.__class__.__name__})"
+        ) from exc
 
 
 def _answer(url: str, response: requests.Response, *, limit: int | None) -> requests.Response:
