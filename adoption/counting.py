@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import threading
 import time
 
@@ -155,12 +156,30 @@ def flush_now() -> None:
 def _flush_loop() -> None:
     while True:
         time.sleep(settings.ADOPTION_FLUSH_SECONDS)
-        try:
-            flush_now()
-        except Exception:  # the database may be away for a while; counting goes on
-            logger.exception("adoption flush failed; its counts are lost")
-        finally:
-            connection.close()  # this thread's own: never left open between flushes
+        _in_os_thread(_flush_once)
+
+
+def _flush_once() -> None:
+    try:
+        flush_now()
+    except Exception:  # the database may be away for a while; counting goes on
+        logger.exception("adoption flush failed; its counts are lost")
+    finally:
+        connection.close()  # this thread's own: never left open between flushes
+
+
+def _in_os_thread(work) -> None:
+    """Run `work` where its database calls cannot stall the requests. Under gunicorn's gevent
+    worker, `threading` is patched and the flush loop is a greenlet on the requests' event loop:
+    a SQLite or PostgreSQL call blocks inside C and would pause every connection of the process,
+    so the flush goes to gevent's pool of real threads. Elsewhere this already is a thread."""
+    if "gevent" in sys.modules:
+        from gevent import get_hub, monkey
+
+        if monkey.is_module_patched("threading"):
+            get_hub().threadpool.spawn(work).get()
+            return
+    work()
 
 
 atexit.register(lambda: _safe_flush())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import permissions, serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
@@ -34,6 +34,21 @@ def _since(raw: str | None) -> datetime:
         OpenApiParameter("build", str, required=True, description="a build id"),
         OpenApiParameter("since", str, description="ISO 8601; default: 24 hours ago"),
     ],
+    responses={
+        200: inline_serializer(
+            "AdoptionSummary",
+            {
+                "build": serializers.CharField(),
+                "since": serializers.DateTimeField(),
+                "until": serializers.DateTimeField(),
+                "polls": serializers.IntegerField(),
+                "unique_installs": serializers.IntegerField(),
+                "full_downloads": serializers.IntegerField(),
+                "differential_downloads": serializers.IntegerField(),
+            },
+        ),
+        400: inline_serializer("AdoptionQueryError", {"error": serializers.CharField()}),
+    },
 )
 @api_view(["GET"])
 @permission_classes([CanViewAdoption])

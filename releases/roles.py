@@ -47,10 +47,16 @@ RENAMED = {"reviewers": AUDITORS}
 def roles_sync(apps) -> None:
     """Create or update the groups so that each has exactly its role's permissions."""
     # Permissions are normally created after all migrations; the groups need them now.
+    # `create_permissions` skips an app whose `models_module` is unset, as it is in a
+    # migration's app registry. Each app gets its own value back: the project's registry
+    # (the demo passes it) needs it, or `flush` and `migrate` stop re-creating permissions.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
+        try:
+            create_permissions(app_config, verbosity=0)
+        finally:
+            app_config.models_module = models_module
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for old, new in RENAMED.items():

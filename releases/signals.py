@@ -72,8 +72,17 @@ def locked_out(sender, request, username, ip_address, **kwargs):
     )
 
 
+def _loaded(instance, kwargs) -> bool:
+    """A raw save loads a fixture or a serialized copy (`loaddata`): rows restored, not actions.
+
+    The instance is marked so that the memberships the loader sets next are skipped too."""
+    if kwargs.get("raw"):
+        instance._audit_loaded = True
+    return getattr(instance, "_audit_loaded", False)
+
+
 def token_saved(sender, instance, created, **kwargs):
-    if created:
+    if created and not _loaded(instance, kwargs):
         name = instance.user.get_username()
         access_record(kind="auth.token_created", message=f"API token of {name} created",
                       data={"user": name})  # fmt: skip
@@ -86,11 +95,15 @@ def token_deleted(sender, instance, **kwargs):
 
 
 def user_before_save(sender, instance, **kwargs):
+    if kwargs.get("raw"):
+        return
     old = sender.objects.filter(pk=instance.pk).first() if instance.pk else None
     instance._audit_before = user_snapshot(old) if old else None
 
 
 def user_saved(sender, instance, created, update_fields=None, **kwargs):
+    if _loaded(instance, kwargs):
+        return
     if update_fields is not None and set(update_fields) <= {"last_login"}:
         return  # every login touches last_login: the login event says it
     name = instance.get_username()
@@ -115,6 +128,8 @@ def user_deleted(sender, instance, **kwargs):
 
 
 def group_saved(sender, instance, created, **kwargs):
+    if _loaded(instance, kwargs):
+        return
     verb = "created" if created else "saved"
     access_record(kind=f"auth.group_{verb}", message=f"group {instance.name} {verb}")
 
@@ -138,6 +153,8 @@ def _names(model, pks) -> list[str]:
 def memberships_changed(sender, instance, action, reverse, model, pk_set, **kwargs):
     if action not in M2M_VERBS or (action != "post_clear" and not pk_set):
         return
+    if getattr(instance, "_audit_loaded", False):
+        return  # the loader setting a restored row's memberships
     verb = M2M_VERBS[action]
     what = "groups" if model is Group or isinstance(instance, Group) and reverse else "permissions"
     if isinstance(instance, Group) and model is Permission:

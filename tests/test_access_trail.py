@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
 from django.db import connection
 from rest_framework.authtoken.models import Token
@@ -229,3 +229,28 @@ def test_the_event_page_links_the_previous_event(admin_client):
 
     assert f'/admin/releases/auditevent/{first.pk}/change/">#{first.sequence} x.one</a>' in page
     assert "white-space:pre-wrap" in page
+
+
+def test_loading_a_fixture_of_accounts_records_no_account_events(tmp_path):
+    """`loaddata` restores rows (raw saves, then their memberships): no person did anything,
+    and the chain goes on from its last event."""
+    group = Group.objects.create(name="restored")
+    group.permissions.add(Permission.objects.get(codename="view_build"))
+    user = staff("rita")
+    user.groups.add(group)
+    fixture = tmp_path / "accounts.json"
+    call_command("dumpdata", "auth.group", "auth.user", output=str(fixture), verbosity=0)
+    last = AuditEvent.objects.order_by("sequence").last()
+    with connection.cursor() as cursor:  # the restore brings the memberships back
+        cursor.execute("DELETE FROM auth_user_groups")
+        cursor.execute("DELETE FROM auth_group_permissions WHERE group_id = %s", [group.pk])
+
+    call_command("loaddata", str(fixture), verbosity=0)
+
+    assert AuditEvent.objects.order_by("sequence").last() == last
+    assert list(User.objects.get(username="rita").groups.all()) == [group]
+    assert group.permissions.count() == 1
+    # A person's change after the restore is recorded as before.
+    user.groups.remove(group)
+    assert kinds()[-1] == "auth.groups_changed"
+    assert audit_verify().ok

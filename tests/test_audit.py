@@ -132,3 +132,17 @@ def test_concurrent_writers_never_fork_the_chain():
     assert AuditEvent.objects.count() == 40
     report = audit_verify()
     assert report.ok, report.problems
+
+
+def test_a_chain_head_set_back_behind_the_events_does_not_stop_appends():
+    """An older copy of the head's row restored (a fixture, a partial restore) while the events
+    stay: the next event chains onto the last stored one instead of colliding with it."""
+    first, second, third = _three_events()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE releases_auditchainhead SET sequence = 1, hash = %s", [first.hash])
+    fourth = audit_record(kind="build.live", message="live")
+    assert (fourth.sequence, fourth.previous_hash) == (4, third.hash)
+    assert audit_verify().ok
+    # The discrepancy stays in the trail, covered by the event's hash.
+    assert fourth.data["chain_head_behind"] == {"head": 1, "last": 3}
+    assert audit_record(kind="build.live", message="again").data == {}

@@ -37,6 +37,7 @@ ALLOWED = {
     ),
     ("selfhosted/green.py", "green_sendfile", "gevent.socket"): GEVENT_ONLY,
     ("selfhosted/green.py", "install", "gevent"): GEVENT_ONLY,
+    ("adoption/counting.py", "_in_os_thread", "gevent"): GEVENT_ONLY,
     ("selfhosted/gunicorn.conf.py", "post_request", "gevent"): GEVENT_ONLY,
     ("selfhosted/gunicorn.conf.py", "post_worker_init", "selfhosted.green"): GEVENT_ONLY,
     ("releases/integrations/buckets.py", "_s3_storage", "botocore.config"): S3_ONLY,

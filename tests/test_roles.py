@@ -149,3 +149,28 @@ def test_halting_a_rollout(role, client, fs_buckets):
     assert (b"Halt (0% now)" in page or answer.status_code != 403) is allowed
     assert (answer.status_code == 403) is not allowed
     assert not AuditEvent.objects.filter(kind="rollout.halted").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_syncing_the_roles_with_the_project_apps_keeps_flush_recreating_permissions():
+    """The demo syncs the roles with the project's own app registry; afterwards `flush` (and
+    `migrate`) must still re-create every app's content types and permissions."""
+    from django.apps import apps
+    from django.contrib.auth.models import Permission
+    from django.core.management import call_command
+
+    from releases.roles import roles_sync
+
+    roles_sync(apps)
+    assert (
+        Group.objects.get(name="auditors")
+        .permissions.filter(codename="view_adoptioncount")
+        .exists()
+    )
+    call_command("flush", interactive=False, verbosity=0)
+    assert Permission.objects.filter(
+        content_type__app_label="adoption", codename="view_adoptioncount"
+    ).exists()
+    assert Permission.objects.filter(
+        content_type__app_label="releases", codename="approve_release"
+    ).exists()

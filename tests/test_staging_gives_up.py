@@ -91,7 +91,7 @@ def test_giving_up_fails_a_staging_build_whose_lease_lapsed(
     reason = "staging gave up after retries: OperationalError: database is locked"
     assert (build.status, build.failure_reason) == (BuildStatus.FAILED, reason)
     assert (release.state, release.failure_reason) == (ReleaseState.FAILED, reason)
-    assert review_blocker(release=release) == "its build is Failed, not staged"
+    assert review_blocker(release=release) == "its build is failed, not staged"
     with django_capture_on_commit_callbacks(execute=True):
         assert staging_retry(releases=[release], actor="manager") == (1, [])
     assert [name for name, _ in staging_queue.tasks()] == ["releases.tasks.stage_build"]

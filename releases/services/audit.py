@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from django.utils import timezone
 
 from releases.models import GENESIS_HASH, AuditChainHead, AuditEvent, Build, ReleaseRequest
 from releases.services.notifications import notifications_queue
+
+logger = logging.getLogger(__name__)
 
 
 def audit_record(
@@ -36,8 +39,22 @@ def audit_record(
         if not AuditChainHead.objects.filter(pk=1).update(sequence=F("sequence")):
             AuditChainHead.objects.get_or_create(pk=1)
         head = AuditChainHead.objects.select_for_update().get(pk=1)
+        sequence, previous = head.sequence, head.hash
+        # A head set back behind stored events (an older copy of its row restored, or rows
+        # added behind its back) would make every append collide with an existing sequence:
+        # chain onto the last stored event, and keep the discrepancy in this event's data (so
+        # covered by its hash) for audit_verify and the security lead, rather than lose it.
+        last = AuditEvent.objects.order_by("-sequence").values("sequence", "hash").first()
+        if last is not None and last["sequence"] > sequence:
+            logger.warning(
+                "audit chain head #%s is behind the last event #%s: appending after the event",
+                sequence,
+                last["sequence"],
+            )
+            clean = {**clean, "chain_head_behind": {"head": sequence, "last": last["sequence"]}}
+            sequence, previous = last["sequence"], last["hash"]
         event = AuditEvent(
-            sequence=head.sequence + 1,
+            sequence=sequence + 1,
             created_at=timezone.now(),
             kind=kind,
             message=message,
@@ -46,7 +63,7 @@ def audit_record(
             build=build,
             release=release,
             data=clean,
-            previous_hash=head.hash,
+            previous_hash=previous,
         )
         event.hash = event.compute_hash()
         event.save()

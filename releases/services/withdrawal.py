@@ -37,7 +37,7 @@ def withdraw_blocker(*, release: ReleaseRequest) -> str:
     if release.state == ReleaseState.FAILED and release.merged_at is not None:
         return ""  # accepted, then its promotion failed
     if release.state not in ACCEPTED:
-        return f"it is {release.get_state_display().lower()}, not accepted"
+        return f"it is {release.get_state_display()}, not accepted"
     return ""
 
 
