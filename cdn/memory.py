@@ -17,7 +17,7 @@ from collections import OrderedDict
 from typing import Any
 
 from cdn.metadata import metadata_generation
-from releases import buckets
+from releases.integrations import buckets
 
 MAX_ENTRIES = 4096
 MAX_BODY_BYTES = 64 * 1024  # a manifest; bigger files keep only their validators

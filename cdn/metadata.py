@@ -34,12 +34,11 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from releases import buckets
+from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.integrations import buckets
 
 logger = logging.getLogger(__name__)
 
-BUILDS_KEY = "desktop-builds.json"
-RELEASES_KEY = "desktop-releases.json"
 STAMP_CACHE_KEY = "cdn:metadata-stamp"
 # How stale a process may be after another process promoted (one HEAD per object per second).
 CHECK_INTERVAL_SECONDS = 1.0
@@ -209,15 +208,15 @@ def metadata_build(
 
 
 def _metadata_parse(raw_builds: bytes | None, raw_releases: bytes | None) -> ProductionMetadata:
-    builds, builds_error = _parse_json(raw_builds, BUILDS_KEY, list)
-    releases, releases_error = _parse_json(raw_releases, RELEASES_KEY, dict)
+    builds, builds_error = _parse_json(raw_builds, BUILDS_FILE, list)
+    releases, releases_error = _parse_json(raw_releases, RELEASES_FILE, dict)
     errors = tuple(error for error in (builds_error, releases_error) if error)
     return metadata_build(builds=builds, releases=releases, errors=errors)
 
 
 def metadata_load(*, bucket: buckets.Bucket) -> ProductionMetadata:
     """Read and index both files (a missing or corrupt file is an error, never an exception)."""
-    return _metadata_parse(_read_raw(bucket, BUILDS_KEY), _read_raw(bucket, RELEASES_KEY))
+    return _metadata_parse(_read_raw(bucket, BUILDS_FILE), _read_raw(bucket, RELEASES_FILE))
 
 
 class _Cache:
@@ -247,12 +246,12 @@ def metadata_generation() -> int:
 
 
 def _validators(bucket: buckets.Bucket) -> tuple:
-    heads = [bucket.head(key) for key in (BUILDS_KEY, RELEASES_KEY)]
+    heads = [bucket.head(key) for key in (BUILDS_FILE, RELEASES_FILE)]
     return (*(head.etag if head else None for head in heads), cache.get(STAMP_CACHE_KEY))
 
 
 def _reload(bucket: buckets.Bucket, *, unless_digest: str | None = None) -> None:
-    raws = (_read_raw(bucket, BUILDS_KEY), _read_raw(bucket, RELEASES_KEY))
+    raws = (_read_raw(bucket, BUILDS_FILE), _read_raw(bucket, RELEASES_FILE))
     digest = hashlib.sha256(b"\0".join(raw or b"-" for raw in raws)).hexdigest()
     # Parsing 100,000 builds holds the GIL for ~0.1 s: skip it when the bytes did not change.
     if digest != unless_digest:
@@ -275,7 +274,7 @@ def _parse_keeping_last_good(
     parsed: dict[str, Any] = {}
     errors: list[str] = []
     stale: list[str] = []
-    for key, raw, kind in ((BUILDS_KEY, raw_builds, list), (RELEASES_KEY, raw_releases, dict)):
+    for key, raw, kind in ((BUILDS_FILE, raw_builds, list), (RELEASES_FILE, raw_releases, dict)):
         data, error = _parse_json(raw, key, kind)
         if error is None:
             _cache.last_good[key] = data
@@ -287,8 +286,8 @@ def _parse_keeping_last_good(
         if error:
             errors.append(error)
     return metadata_build(
-        builds=parsed[BUILDS_KEY],
-        releases=parsed[RELEASES_KEY],
+        builds=parsed[BUILDS_FILE],
+        releases=parsed[RELEASES_FILE],
         errors=tuple(errors),
         stale=tuple(stale),
     )

@@ -19,7 +19,6 @@ import secrets
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.cache import get_conditional_response
@@ -28,7 +27,7 @@ from django.utils.http import content_disposition_header, http_date, parse_http_
 from cdn.memory import MAX_BODY_BYTES, objects_memo
 from cdn.ranges import ChunkCursor, Unsatisfiable, coalesce, ranges_for
 from cdn.resolve import is_manifest
-from releases import buckets
+from releases.integrations import buckets
 
 logger = logging.getLogger(__name__)
 
@@ -169,15 +168,12 @@ def _remember(memo, found: _Found) -> None:
 
 
 def _find_in_bucket(bucket: buckets.Bucket, key: str) -> _Found | None:
-    if isinstance(bucket, buckets.FilesystemBucket):
-        # One open + fstat (the feed's hot path); ObjectInfo from the bucket's own _info keeps
-        # the ETag scheme in one place. A missing key raises ObjectNotFound (→ 404).
-        handle = bucket.open(key)
-        try:
-            return _Found(bucket, bucket._info(key, os.fstat(handle.fileno())), handle)
-        except BaseException:
-            handle.close()
-            raise
+    # A local file (the filesystem backend) is opened once and sent by sendfile; a missing key
+    # raises ObjectNotFound (→ 404).
+    local = bucket.open_local(key)
+    if local is not None:
+        handle, info = local
+        return _Found(bucket, info, handle)
     info = bucket.head(key)
     return _Found(bucket, info) if info is not None else None
 
@@ -311,7 +307,7 @@ def _redirect(request, found: _Found, filename: str | None) -> HttpResponse | No
     pass through this process. Ranges (several of them: S3 and R2 answer only one) and HEAD
     are still answered here."""
     mode = settings.S3_REDIRECT
-    if mode == "off" or request.method != "GET" or not isinstance(found.bucket, buckets.S3Bucket):
+    if mode == "off" or request.method != "GET" or not found.bucket.direct_urls:
         return None
     info = found.info
     if info.size < settings.S3_REDIRECT_MIN_BYTES:
@@ -359,7 +355,7 @@ def _serve(request, bucket, key, filename, cache_control) -> HttpResponse:
         return _respond(request, bucket, key, filename, cache_control)
     except (buckets.ObjectNotFound, buckets.InvalidKey):
         return _text(404, "Not Found")
-    except (buckets.BucketError, OSError, BotoCoreError, ClientError) as exc:
+    except (buckets.BucketError, OSError) as exc:
         # Storage unreachable: a clear 503, never a 500.
         logger.warning("serving %s failed: %s", key, exc)
         return _text(503, "Storage unavailable")

@@ -14,7 +14,7 @@ from cdn.clientip import client_ip
 from cdn.metadata import metadata_get
 from cdn.resolve import resolve_key
 from cdn.serving import cache_control_for, feed_filename, serve_object, without_body_for_head
-from releases import buckets
+from releases.integrations import buckets
 
 BROKEN_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 

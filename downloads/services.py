@@ -30,8 +30,8 @@ from downloads.choose import (
     not_found_message,
     plan_make,
 )
-from releases import buckets
-from releases.buckets import Bucket, InvalidKey, ObjectInfo
+from releases.integrations import buckets
+from releases.integrations.buckets import Bucket, InvalidKey, ObjectInfo
 
 logger = logging.getLogger(__name__)
 

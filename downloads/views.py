@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_vary_headers
@@ -21,11 +20,11 @@ from adoption.counting import count_link
 from cdn.serving import serve_object
 from downloads.choose import PARAMETER, ChoiceError, Route
 from downloads.services import Resolved, download_resolve
-from releases import buckets
+from releases.integrations import buckets
 
 logger = logging.getLogger(__name__)
 # What a storage failure can raise while reading the manifest (answered 503, as the feed does).
-STORAGE_ERRORS = (buckets.BucketError, OSError, BotoCoreError, ClientError)
+STORAGE_ERRORS = (buckets.BucketError, OSError)
 
 # A link is a pointer that moves with every release and depends on the User-Agent, and some
 # shared caches ignore `Vary: User-Agent`: never store it (the original sends the same).

@@ -5,7 +5,7 @@ from django.db.models.signals import post_migrate
 
 
 def _buckets_prepare(sender, **kwargs) -> None:
-    from releases.buckets import buckets_prepare
+    from releases.integrations.buckets import buckets_prepare
 
     buckets_prepare()
 

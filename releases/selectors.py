@@ -13,9 +13,10 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from cdn.metadata import BUILDS_KEY, RELEASES_KEY, ProductionMetadata, metadata_build
+from cdn.metadata import ProductionMetadata, metadata_build
 from cdn.resolve import resolve_key
-from releases import buckets
+from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.integrations import buckets
 from releases.models import Build, ReleaseRequest
 from releases.services.promotion.desired import json_bytes, release_apply
 
@@ -87,8 +88,8 @@ def _with_links(rows: list[Served]) -> list[Served]:
 def production_now() -> ProductionNow:
     """Which build each platform's feed serves today, from production's files."""
     bucket = buckets.production()
-    builds, builds_error = _parse(_read(bucket, BUILDS_KEY), list, BUILDS_KEY)
-    releases, releases_error = _parse(_read(bucket, RELEASES_KEY), dict, RELEASES_KEY)
+    builds, builds_error = _parse(_read(bucket, BUILDS_FILE), list, BUILDS_FILE)
+    releases, releases_error = _parse(_read(bucket, RELEASES_FILE), dict, RELEASES_FILE)
     metadata = metadata_build(builds=builds, releases=releases)
     redirections = releases.get("releaseRedirections")
     return ProductionNow(
@@ -145,9 +146,9 @@ def _downgrades(before: list[Served], after: list[Served]) -> list[str]:
 def release_preview(*, release: ReleaseRequest) -> Preview:
     """The desktop-*.json diff and the per-platform change that accepting `release` makes."""
     bucket = buckets.production()
-    raw_builds, raw_releases = _read(bucket, BUILDS_KEY), _read(bucket, RELEASES_KEY)
-    builds, builds_error = _parse(raw_builds, list, BUILDS_KEY)
-    rules, releases_error = _parse(raw_releases, dict, RELEASES_KEY)
+    raw_builds, raw_releases = _read(bucket, BUILDS_FILE), _read(bucket, RELEASES_FILE)
+    builds, builds_error = _parse(raw_builds, list, BUILDS_FILE)
+    rules, releases_error = _parse(raw_releases, dict, RELEASES_FILE)
     before_meta = metadata_build(builds=builds, releases=rules)
     entries = {e.get("id"): e for e in builds if isinstance(e, dict) and "id" in e}
     after_rules = dict(rules)
@@ -158,8 +159,8 @@ def release_preview(*, release: ReleaseRequest) -> Preview:
     text = (raw_builds or b"").decode("utf-8", "replace")
     releases_text = (raw_releases or b"").decode("utf-8", "replace")
     files = [
-        _diff(RELEASES_KEY, releases_text, json_bytes(after_rules).decode()),
-        _diff(BUILDS_KEY, text, json_bytes(after_builds).decode()),
+        _diff(RELEASES_FILE, releases_text, json_bytes(after_rules).decode()),
+        _diff(BUILDS_FILE, text, json_bytes(after_builds).decode()),
     ]
     errors = tuple(e for e in (builds_error, releases_error) if e)
     return Preview(files, before, after, _downgrades(before, after), errors)

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_safe
 from kombu import Exchange, Queue
 
 from cdn.metadata import metadata_health
-from releases import buckets
+from releases.integrations import buckets
 from releases.services.cdn_purge import cdn_purge_health
 from releases.services.notifications import notifications_health
 from releases.services.promotion.verdict import verdict_health

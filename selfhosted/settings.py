@@ -328,7 +328,8 @@ WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    # Named bucket storages; releases.buckets wraps them (and picks role credentials on S3).
+    # Named bucket storages; releases.integrations.buckets wraps them (and picks role
+    # credentials on S3).
     "staging": _bucket_storage(STAGING_BUCKET, "staging_writer"),
     "production": _bucket_storage(PRODUCTION_BUCKET, "production_reader"),
 }
@@ -459,8 +460,8 @@ if REQUIRED_APPROVALS < 1:
 # GitHub: a merge whose head is not the commit the last approving review was given on is
 # "merged with unreviewed commits" and is not promoted (false: promote it anyway, as before).
 REQUIRE_REVIEWED_HEAD = _bool("REQUIRE_REVIEWED_HEAD", True)
-# GitHub API calls (releases.github): retries of 5xx and rate limits, the longest wait for a
-# rate limit to lift, and the spacing of writes GitHub's best practices ask for.
+# GitHub API calls (releases.integrations.github): retries of 5xx and rate limits, the
+# longest wait for a rate limit to lift, and the spacing of writes GitHub's best practices ask for.
 GITHUB_MAX_RETRIES = _read("GITHUB_MAX_RETRIES", env.int, 5)
 GITHUB_MAX_RATE_LIMIT_WAIT_SECONDS = _read("GITHUB_MAX_RATE_LIMIT_WAIT_SECONDS", env.float, 300.0)
 GITHUB_SECONDS_BETWEEN_WRITES = _read("GITHUB_SECONDS_BETWEEN_WRITES", env.float, 1.0)

@@ -16,7 +16,7 @@ import requests
 from django.conf import settings
 
 from cdn.metadata import metadata_invalidate
-from releases.buckets import Bucket, FilesystemBucket
+from releases.integrations.buckets import Bucket, FilesystemBucket
 from tests.fakes.s3_server import free_port
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from releases import buckets
+from releases.integrations import buckets
 from tests.fakes.s3_server import start_s3_server
 
 # Fixtures of the release-webhook tests (webhook_settings, staging_queue) and of the

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from releases.buckets import Bucket
+from releases.integrations.buckets import Bucket
 
 OLD = "241201old0build1"
 LATEST = "250210vv2q75v93"

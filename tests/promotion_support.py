@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from releases import buckets
-from releases.buckets import Bucket
+from releases.integrations import buckets
+from releases.integrations.buckets import Bucket
 from releases.models import (
     Build,
     BuildFile,
@@ -235,7 +235,7 @@ def push_event(gh, *, files: list[str], before: str = "0" * 40) -> dict:
 
 def open_release_pr(gh, build: Build, *, rules: dict | None = None) -> ReleaseRequest:
     """What the review does: a branch that adds the build, and a PR; the release records it."""
-    from releases import github as github_api
+    from releases.integrations import github as github_api
 
     builds = json.loads(gh.file("desktop-builds.json"))
     entry = {"id": build.build_id, "version": build.version, "createdAt": "2025-02-10T10:00:00Z"}

@@ -16,7 +16,7 @@ from django.db import connection
 
 from adoption.counting import discard_pending
 from adoption.models import AdoptionCount, AdoptionSketch
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import Build, BuildFile
 from tests.cdn_support import ROOT, build, publish
 from tests.fakes.s3_server import free_port

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 
 from adoption.batch import LG_K, Batch
 from adoption.services import adoption_flush
-from releases import buckets
+from releases.integrations import buckets
 from tests.cdn_support import build, publish
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime
 
 import pytest
 
-from releases import buckets
-from releases.buckets import BucketError, InvalidKey, ObjectNotFound
+from releases.integrations import buckets
+from releases.integrations.buckets import BucketError, InvalidKey, ObjectNotFound
 
 MiB = 1024 * 1024
 
@@ -189,3 +190,49 @@ def test_check_passes_for_reachable_buckets_and_fails_for_a_missing_one(
         missing.check()
     if settings.STORAGE_BACKEND == "filesystem":
         assert not (settings.BUCKETS_DIR / "no-such-bucket").exists()
+
+
+def test_open_local_gives_the_file_and_its_validators_on_the_filesystem_only(staging):
+    info = staging.write_bytes("b1/file.bin", b"local bytes")
+    local = staging.open_local("b1/file.bin")
+    if not isinstance(staging, buckets.FilesystemBucket):
+        assert local is None  # S3: serving reads through `read` (or redirects)
+        assert staging.direct_urls
+        return
+    handle, opened = local
+    with handle:
+        assert handle.read() == b"local bytes"
+    assert opened == info == staging.head("b1/file.bin")
+    assert not staging.direct_urls
+    with pytest.raises(BucketError):
+        staging.presigned_get("b1/file.bin", filename=None, expires=60)
+    with pytest.raises(ObjectNotFound):
+        staging.open_local("b1/missing.bin")
+
+
+def test_s3_failures_leave_as_bucket_errors_never_as_botocore_ones(s3_buckets, settings):
+    settings.STAGING_BUCKET = "no-such-bucket"
+    buckets.reset()
+    missing = buckets.staging()
+    operations = {
+        "write": lambda: missing.write_bytes("b1/file.bin", b"data"),
+        "read": lambda: missing.read_bytes("b1/file.bin"),
+        "list": lambda: list(missing.list("b1/")),
+        "delete": lambda: missing.delete("b1/file.bin"),
+        "leftovers": lambda: list(missing.leftovers(before=datetime.now(UTC))),
+        "check": missing.check,
+    }
+    for name, operation in operations.items():
+        with pytest.raises(buckets.StorageUnavailable) as raised:
+            operation()
+        assert raised.value.code == "NoSuchBucket", name
+        assert "botocore" not in type(raised.value).__module__
+
+
+def test_a_missing_s3_key_is_object_not_found_and_an_empty_range_reads_nothing(s3_buckets):
+    staging = buckets.staging()
+    with pytest.raises(ObjectNotFound):
+        staging.read_bytes("b1/missing.bin")
+    assert staging.head("b1/missing.bin") is None
+    staging.write_bytes("b1/file.bin", b"0123456789")
+    assert b"".join(staging.read("b1/file.bin", 10)) == b""  # S3 answers InvalidRange

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 
 from cdn.metadata import CHECK_INTERVAL_SECONDS, metadata_get, metadata_invalidate
 from cdn.serving import cache_control_for, feed_filename
-from releases import buckets
+from releases.integrations import buckets
 from tests.cdn_support import build, feed_url, publish
 
 MAC_YML = b"version: 1.1.0\npath: App-1.1.0-mac.zip\n"

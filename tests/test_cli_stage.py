@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import (
     AuditEvent,
     Build,

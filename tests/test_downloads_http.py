@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from cdn.metadata import metadata_invalidate
-from releases import buckets
+from releases.integrations import buckets
 from tests.downloads_support import (
     FILES,
     LATEST,

@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (table rows read best on one line)
 """Download links over HTTP (docs/download-links.md): real User-Agents × routes × platforms ×
 artifact names
-× arches against production data written through releases.buckets, asserting the status, the
+× arches against production data written through releases.integrations.buckets, asserting the status, the
 file served and its headers; every 400/404 message; XSS-shaped parameters."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from cdn.metadata import metadata_invalidate
-from releases import buckets
+from releases.integrations import buckets
 from tests.downloads_support import FILES, LATEST, OLD, UA, UNRELEASED, body_of, production_write
 
 

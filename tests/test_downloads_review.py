@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from cdn.metadata import metadata_invalidate
-from releases import buckets
+from releases.integrations import buckets
 from tests.downloads_support import FILES, UA, body_of, production_write
 
 SAFARI = UA["safari-14"]

@@ -17,7 +17,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import AuditEvent, BuildStatus, ReleaseRequest, ReleaseState
 from releases.roles import roles_sync
 from selfhosted.celery import app

@@ -9,7 +9,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.test import RequestFactory
 
-from releases import buckets
+from releases.integrations import buckets
 from selfhosted.wsgi import application
 from tests.cdn_support import publish
 

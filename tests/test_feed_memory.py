@@ -11,14 +11,14 @@ import pytest
 import requests
 
 from cdn.metadata import metadata_get, metadata_invalidate
-from releases import buckets
+from releases.control_files import CONTROL_FILES
+from releases.integrations import buckets
 from tests.cdn_support import feed_url
 from tests.downloads_support import FILES, LATEST, UA, body_of, production_write
 from tests.fakes.recording_proxy import start_recording_proxy
 
 SAFARI = UA["safari-14"]
 INSTALLER = FILES["mac-installer"]
-CONTROL_FILES = {"desktop-builds.json", "desktop-releases.json"}
 
 
 def content(response) -> bytes:
@@ -39,7 +39,7 @@ def recorded_s3(s3_buckets, settings):
 
 def objects_asked(proxy) -> set[str]:
     """The keys the web side asked the bucket for, other than the ≤ 1/s control-file check."""
-    return {e.bucket_and_key[1] for e in proxy.record} - CONTROL_FILES
+    return {e.bucket_and_key[1] for e in proxy.record} - set(CONTROL_FILES)
 
 
 def test_a_hot_manifest_and_a_hot_link_cost_no_bucket_round_trip(client, recorded_s3):

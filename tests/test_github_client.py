@@ -1,5 +1,5 @@
-"""releases.github through PyGithub against the fake GitHub: the boundary's small functions,
-authentication (token, GitHub App installation) and retries."""
+"""releases.integrations.github through PyGithub against the fake GitHub: the boundary's
+small functions, authentication (token, GitHub App installation) and retries."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from releases import github
+from releases.integrations import github
 
 
 def test_it_reads_the_repository_and_its_default_branch(fake_github):

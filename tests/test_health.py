@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from releases import buckets
+from releases.integrations import buckets
 
 pytestmark = pytest.mark.django_db
 

@@ -27,7 +27,7 @@ REVIEW_CYCLE = (
 
 # (module path, function, imported module) → why it stays inside the function
 ALLOWED = {
-    ("releases/apps.py", "_buckets_prepare", "releases.buckets"): APP_LOADING,
+    ("releases/apps.py", "_buckets_prepare", "releases.integrations.buckets"): APP_LOADING,
     ("releases/apps.py", "ready", "releases"): APP_LOADING,
     ("releases/migrations/0008_review_console.py", "roles", "releases.roles"): (
         "a data migration calls the code of its time only when it runs"
@@ -40,13 +40,10 @@ ALLOWED = {
     ("adoption/counting.py", "_in_os_thread", "gevent"): GEVENT_ONLY,
     ("selfhosted/gunicorn.conf.py", "post_request", "gevent"): GEVENT_ONLY,
     ("selfhosted/gunicorn.conf.py", "post_worker_init", "selfhosted.green"): GEVENT_ONLY,
-    ("releases/buckets.py", "_s3_storage", "botocore.config"): S3_ONLY,
-    ("releases/buckets.py", "_s3_storage", "storages.backends.s3"): S3_ONLY,
-    ("releases/buckets.py", "read", "botocore.exceptions"): S3_ONLY,
-    ("releases/buckets.py", "head", "botocore.exceptions"): S3_ONLY,
-    ("releases/buckets.py", "copy_from", "boto3.s3.transfer"): S3_ONLY,
-    ("releases/buckets.py", "leftover_remove", "botocore.exceptions"): S3_ONLY,
-    ("releases/buckets.py", "check", "botocore.exceptions"): S3_ONLY,
+    ("releases/integrations/buckets.py", "_s3_storage", "botocore.config"): S3_ONLY,
+    ("releases/integrations/buckets.py", "_s3_storage", "storages.backends.s3"): S3_ONLY,
+    ("releases/integrations/buckets.py", "copy_from", "boto3.s3.transfer"): S3_ONLY,
+    ("releases/integrations/buckets.py", "_s3_errors", "botocore.exceptions"): S3_ONLY,
     ("releases/services/promotion/desired.py", "_with_halts", "releases.services.rollouts"): (
         REVIEW_CYCLE
     ),

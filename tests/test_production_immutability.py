@@ -19,7 +19,7 @@ import pytest
 import yaml
 from django.utils import timezone
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import (
     AuditEvent,
     Build,

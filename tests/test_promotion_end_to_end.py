@@ -18,7 +18,7 @@ import time
 import pytest
 import redis
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from tests.fakes.github_server import start_github_server
 from tests.fakes.todesktop_origin import FakeBuild, start_origin

@@ -12,8 +12,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from releases import buckets
-from releases import github as github_api
+from releases.integrations import buckets
+from releases.integrations import github as github_api
 from releases.models import AuditEvent, BuildStatus, ReleaseRequest, ReleaseState
 from tests.fakes.github_server import start_github_server
 from tests.notify_support import work_queued

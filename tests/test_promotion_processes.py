@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import AuditEvent
 from releases.services.promotion import promotion_run
 from tests.fakes.recording_proxy import start_recording_proxy

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.utils import timezone
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from tests.fakes.github_server import start_github_server
 from tests.promotion_support import (

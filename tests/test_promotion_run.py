@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import (
     AuditEvent,
     Build,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import BuildStatus, ReleaseRequest, ReleaseState
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
 from tests.webhook_support import payload, post

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import Approval, AuditEvent, BuildFile, ReleaseRequest, ReleaseState
 from releases.services.approvals import DecisionRefused, release_decide
 from releases.services.rollback import rollback_open

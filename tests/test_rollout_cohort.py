@@ -16,7 +16,7 @@ import pytest
 from cdn.metadata import metadata_build
 from cdn.resolve import resolve_key
 from cdn.rollout import cohort_position
-from releases import buckets
+from releases.integrations import buckets
 from releases.services.promotion.rules import rules_problems
 from tests.cdn_support import build, publish
 

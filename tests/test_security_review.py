@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from releases import buckets
+from releases.control_files import BUILDS_FILE
+from releases.integrations import buckets
 from releases.models import (
     AuditEvent,
     Build,
@@ -26,7 +27,6 @@ from releases.models import (
     WebhookDelivery,
 )
 from releases.services.promotion import PromotionFailed, promotion_run
-from releases.services.promotion.desired import BUILDS_FILE
 from tests.promotion_support import (
     approve,
     deliver_github,

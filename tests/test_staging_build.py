@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from releases import buckets
 from releases.errors import TransientError
+from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.staging import build_stage
 from tests.fakes.todesktop_origin import FakeBuild, FakeOrigin, start_origin

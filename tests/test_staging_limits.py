@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from releases import buckets
 from releases.errors import TransientError
+from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.staging import build_stage
 from tests.fakes.todesktop_origin import FakeBuild, start_origin

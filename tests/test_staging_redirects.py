@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from releases import buckets, egress
+from releases.integrations import buckets, egress
 from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.staging import build_stage
 from tests.fakes.todesktop_origin import FakeBuild, start_origin

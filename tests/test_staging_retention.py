@@ -16,7 +16,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from releases import buckets, tasks
+from releases import tasks
+from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildFile, BuildStatus, ReleaseState
 from releases.services import retention
 from releases.services.audit import audit_record

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import Build, BuildStatus, ReleaseRequest
 from releases.services.staging import build_stage
 from tests.fakes.todesktop_origin import FakeBuild, start_origin

@@ -21,7 +21,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from releases import buckets
+from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
 

@@ -1,4 +1,4 @@
-"""releases.todesktop against the fake ToDesktop origin (real HTTP on loopback)."""
+"""releases.integrations.todesktop against the fake ToDesktop origin (real HTTP on loopback)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from releases import todesktop
+from releases.integrations import todesktop
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
 
 
@@ -127,3 +127,16 @@ def test_the_fake_origin_serves_manifests_whose_hashes_match_its_files(origin):
     assert {p["path"] for p in yml["packages"].values()} == set(
         build.layout["windows"]["nsis-web-7z"].values()
     )
+
+
+@pytest.mark.parametrize(
+    "base", ["http:///no-host", "ftp://todesktop.example", "http://127.0.0.1:99999"]
+)
+def test_a_request_that_cannot_be_made_is_an_origin_error_not_a_requests_one(settings, base):
+    settings.TODESKTOP_DOWNLOAD_BASE_URL = base
+    with pytest.raises(todesktop.OriginError) as raised:
+        todesktop.fetch_small(app_id="app", name="latest.yml")
+    assert not isinstance(raised.value, todesktop.OriginUnavailable)  # retrying cannot help
+    assert "requests" not in type(raised.value).__module__
+    with pytest.raises(todesktop.OriginError):
+        todesktop.Download(app_id="app", name="latest.yml")

@@ -30,8 +30,8 @@ from django.test.utils import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from releases import buckets
 from releases.demo.todesktop_origin import FakeBuild, start_origin
+from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildFile, ReleaseRequest, ReleaseState
 from releases.roles import APPROVERS, roles_sync
 from releases.services.approvals import release_decide

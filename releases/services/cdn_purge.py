@@ -31,8 +31,9 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from releases.buckets import Bucket
+from releases.control_files import BUILDS_FILE, RELEASES_FILE
 from releases.errors import TransientError
+from releases.integrations.buckets import Bucket
 from releases.integrations.cloudflare import cloudflare_purge
 from releases.integrations.cloudfront import cloudfront_invalidate
 from releases.integrations.outbound import DeliveryError
@@ -40,7 +41,6 @@ from releases.integrations.purge_http import http_purge
 from releases.models import BuildFile, CdnPurge, DeliveryStatus
 from releases.queue import enqueue_after_commit
 from releases.services.audit import audit_record
-from releases.services.release_files import BUILDS_FILE, RELEASES_FILE
 
 logger = logging.getLogger(__name__)
 

@@ -15,15 +15,16 @@ from typing import Any
 
 import yaml
 
-from releases import todesktop
-from releases.buckets import TEMP_PREFIX
+from releases.control_files import CONTROL_FILES
+from releases.integrations import todesktop
+from releases.integrations.buckets import TEMP_PREFIX
 from releases.validation import json_load_bounded
 
 # Platform → the part of the manifest names that follows `latest-`.
 PLATFORMS = {"windows": "", "mac": "mac-", "linux": "linux-"}
 # Production's control files: promotion copies a build's files to the same root, so a file of
 # these names would replace the reviewed release state with whatever a manifest pointed at.
-RESERVED_NAMES = frozenset({"desktop-builds.json", "desktop-releases.json"})
+RESERVED_NAMES = frozenset(CONTROL_FILES)
 MAX_VERSION_LENGTH = 100  # Build.version
 # td JSON and electron-builder yml nest four levels; a deeper manifest is refused before it can
 # exhaust Python's recursion limit (a RecursionError would crash staging mid-build).

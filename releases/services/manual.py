@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import transaction
 
-from releases import todesktop
 from releases.errors import TransientError
+from releases.integrations import todesktop
 from releases.models import Build, ReleaseRequest, ReleaseState
 from releases.services import lifecycle, manifests
 from releases.services.audit import audit_record

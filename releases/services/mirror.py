@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
+from releases.control_files import CONTROL_FILES
 from releases.models import ReleaseRequest, ReleaseState, WebhookDelivery
 from releases.queue import enqueue_after_commit
 from releases.services import lifecycle
@@ -25,7 +26,6 @@ from releases.webhook_http import headers_kept
 
 logger = logging.getLogger(__name__)
 
-CONTROL_FILES = ("desktop-builds.json", "desktop-releases.json")
 KEPT_HEADERS = (
     "X-GitHub-Event",
     "X-GitHub-Delivery",

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
+from releases.control_files import BUILDS_FILE, RELEASES_FILE
 from releases.models import BuildFile, ReleaseRequest, Verification
-from releases.services.release_files import BUILDS_FILE, RELEASES_FILE
 
 MARKS = {
     Verification.VERIFIED: "✓",

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from releases import github
+from releases.integrations import github
 from releases.models import ReleaseRequest
 from releases.services.lifecycle import Event
 

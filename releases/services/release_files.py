@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-BUILDS_FILE = "desktop-builds.json"
-RELEASES_FILE = "desktop-releases.json"
-
 
 @dataclass(frozen=True)
 class Updated:

@@ -39,12 +39,12 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from releases import buckets
-from releases.buckets import Bucket, Leftover, ObjectInfo
+from releases.control_files import RELEASES_FILE
+from releases.integrations import buckets
+from releases.integrations.buckets import Bucket, Leftover, ObjectInfo
 from releases.models import Build, BuildFile, BuildStatus, ReleaseRequest
 from releases.services.audit import audit_record
 from releases.services.lifecycle import BUILD_FINAL, RELEASE_OPEN
-from releases.services.promotion.desired import RELEASES_FILE
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,12 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 
+from releases.control_files import RELEASES_FILE
 from releases.models import Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.lifecycle import REVIEW_OPEN, Event
 from releases.services.pr_body import REVIEWED_HEAD_NOTE
 from releases.services.pull_requests import FileChange, PullSpec
-from releases.services.release_files import RELEASES_FILE, releases_update
+from releases.services.release_files import releases_update
 from releases.services.review_backends import review_backend
 
 

@@ -26,11 +26,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from releases import buckets
+from releases.control_files import RELEASES_FILE
+from releases.integrations import buckets
 from releases.models import Build, ReleaseRequest, RolloutHalt
 from releases.services.audit import audit_record
 from releases.services.lifecycle import Event
-from releases.services.promotion.desired import RELEASES_FILE, json_bytes
+from releases.services.promotion.desired import json_bytes
 from releases.services.promotion.lock import promotion_lock
 from releases.services.pull_requests import FileChange, PullSpec
 from releases.services.release_files import Updated

@@ -13,12 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from releases import buckets, todesktop
 from releases.errors import TransientError
+from releases.integrations import buckets, todesktop
 from releases.models import Build, ReleaseRequest, ReleaseState
 from releases.services import lifecycle, manifests
 from releases.services.audit import audit_record
@@ -42,8 +41,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
         todesktop.OriginUnavailable,
         buckets.BucketError,
         OSError,
-        BotoCoreError,
-        ClientError,
         OperationalError,
         InterfaceError,
     )

@@ -16,7 +16,7 @@ from typing import Protocol
 from django.conf import settings
 from django.utils import timezone
 
-from releases import buckets, todesktop
+from releases.integrations import buckets, todesktop
 from releases.models import Build, BuildFile, Verification
 from releases.services import lifecycle
 from releases.services.audit import audit_record

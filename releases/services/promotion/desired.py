@@ -13,11 +13,10 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
+from releases.control_files import BUILDS_FILE
 from releases.models import ReleaseRequest
 from releases.services.review_backends import review_backend
 
-BUILDS_FILE = "desktop-builds.json"
-RELEASES_FILE = "desktop-releases.json"
 BUILD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

@@ -22,12 +22,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from releases.buckets import Bucket, ObjectInfo, hashes_of
+from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.integrations.buckets import Bucket, ObjectInfo, hashes_of
 from releases.models import Build, BuildFile, Verification
 from releases.services.ownership import names_refusal
 from releases.services.promotion.desired import (
-    BUILDS_FILE,
-    RELEASES_FILE,
     DesiredState,
     build_ids_of,
 )

@@ -24,7 +24,7 @@ import logging
 from django.conf import settings
 from django.db.models import Q
 
-from releases import github
+from releases.integrations import github
 from releases.models import AuditEvent, ReleaseRequest, ReleaseState
 from releases.services import lifecycle
 from releases.services.lifecycle import UNMERGED, Event

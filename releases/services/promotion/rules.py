@@ -13,7 +13,7 @@ import json
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-from releases.services.promotion.desired import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import BUILDS_FILE, RELEASES_FILE
 from releases.validation import release_rules_problems
 
 

@@ -9,8 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from cdn.metadata import metadata_invalidate
-from releases import buckets
-from releases.buckets import Bucket, BucketError
+from releases.integrations import buckets
+from releases.integrations.buckets import Bucket, BucketError
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest
 from releases.services import lifecycle
 from releases.services.audit import audit_record

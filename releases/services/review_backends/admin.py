@@ -12,12 +12,11 @@ import json
 from django.conf import settings
 from django.db.models import Q
 
+from releases.control_files import BUILDS_FILE, RELEASES_FILE
 from releases.models import Build, ReleaseRequest, ReleaseState, RolloutHalt
 from releases.services import lifecycle
 from releases.services.lifecycle import Event
 from releases.services.promotion.desired import (
-    BUILDS_FILE,
-    RELEASES_FILE,
     DesiredState,
     build_ids_of,
     json_bytes,

@@ -22,14 +22,13 @@ from functools import partial
 
 from django.db import connection, transaction
 
-from releases import github
+from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.integrations import github
 from releases.models import Build, ReleaseRequest, ReleaseState, RolloutHalt
 from releases.services import lifecycle, release_files
 from releases.services.lifecycle import FILES_STAGED, Event
 from releases.services.pr_body import pr_body, pr_title
 from releases.services.promotion.desired import (
-    BUILDS_FILE,
-    RELEASES_FILE,
     DesiredState,
     DesiredStateError,
 )
@@ -167,17 +166,17 @@ def _release_spec(release: ReleaseRequest) -> PullSpec:
     )
     changes = [
         FileChange(
-            release_files.BUILDS_FILE,
+            BUILDS_FILE,
             partial(release_files.builds_update, entry=entry),
-            f"Add build {build.build_id} (v{version}) to {release_files.BUILDS_FILE}",
+            f"Add build {build.build_id} (v{version}) to {BUILDS_FILE}",
         )
     ]
     if release.release_info:
         changes.append(
             FileChange(
-                release_files.RELEASES_FILE,
+                RELEASES_FILE,
                 partial(release_files.releases_update, release_info=release.release_info),
-                f"Release v{version} in {release_files.RELEASES_FILE}",
+                f"Release v{version} in {RELEASES_FILE}",
             )
         )
     return PullSpec(

@@ -1,8 +1,8 @@
 """A fake GitHub REST API on loopback, for the tests (docs/review.md).
 
 A real HTTP server (ThreadingHTTPServer in a thread) that speaks the part of GitHub's REST API
-that `releases.github` uses through PyGithub, with GitHub's documented response shapes, status
-codes and error bodies (https://docs.github.com/en/rest): the repository, git refs, contents
+that `releases.integrations.github` uses through PyGithub, with GitHub's documented response shapes,
+status codes and error bodies (https://docs.github.com/en/rest): the repository, git refs, contents
 get/put (base64 + blob sha), pulls list/create/get, a pull's reviews (with the commit each
 was given on), and installation access tokens for GitHub App
 authentication. It is served under `/api/v3`, like GitHub Enterprise Server, so

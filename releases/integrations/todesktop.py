@@ -10,10 +10,10 @@ backoff and jitter by tenacity; a body that drops half-way is resumed with a `Ra
 from the last byte received. After the retries, `OriginUnavailable` is raised: the caller
 turns it into a task retry.
 
-Redirects are followed by hand, hop by hop, only where `releases.egress` allows (the base
-URL's origin, `TODESKTOP_REDIRECT_HOSTS`), at most `MAX_REDIRECTS` times; a refused redirect
-is a permanent `RedirectRefused` naming the target. Every body is capped while it streams
-(`limit`), and a declared `Content-Length` over the cap is refused before the body is read.
+Redirects are followed by hand, hop by hop, only where `releases.integrations.egress` allows (the
+base URL's origin, `TODESKTOP_REDIRECT_HOSTS`), at most `MAX_REDIRECTS` times; a refused redirect is
+a permanent `RedirectRefused` naming the target. Every body is capped while it streams (`limit`),
+and a declared `Content-Length` over the cap is refused before the body is read.
 URLs in messages and logs go through `url_redact`: the base URL may carry credentials.
 """
 
@@ -35,7 +35,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from releases import egress
+from releases.integrations import egress
 from selfhosted.redaction import url_redact
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class OriginUnavailable(OriginError):
 
 
 class RedirectRefused(OriginError):
-    """A redirect to somewhere `releases.egress` does not allow (never retried)."""
+    """A redirect to somewhere `releases.integrations.egress` does not allow (never retried)."""
 
 
 class TooLarge(OriginError):
@@ -177,6 +177,12 @@ def _request(url: str, target: str, headers: dict[str, str]) -> requests.Respons
         raise RedirectRefused(f"{shown(url)}: redirect to {shown(target)} refused: {exc}")
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise _Retryable(f"{shown(target)}: {exc.__class__.__name__}: {exc}") from exc
+    except requests.RequestException as exc:
+        # A URL no request can be made to (no host, bad port, unknown scheme): retrying cannot
+        # help. Only the class is named: requests' message repeats the URL unredacted.
+        raise OriginError(
+            f"{shown(target)}: cannot be requested ({exc.__class__.__name__})"
+        ) from exc
 
 
 def _answer(url: str, response: requests.Response, *, limit: int | None) -> requests.Response:

@@ -9,6 +9,9 @@ implementations share one small interface:
 - `S3Bucket`: any S3-compatible store through django-storages/boto3, multipart uploads with one
   bounded buffer, ranged GETs, and real server-side copies (no bytes through this process).
 
+Every failure leaves as one of this module's errors (`BucketError` and its kinds), never as a
+botocore/boto3 exception, so no other module imports them.
+
 On S3 each process role has its own credentials (docs/processes.md): `staging(role=...)` and
 `production(role=...)` pick them, so a web process can be given no production write key at all.
 """
@@ -81,6 +84,15 @@ class ObjectNotFound(BucketError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the message plain
         return str(self.args[0]) if self.args else "object not found"
+
+
+class StorageUnavailable(BucketError):
+    """The store could not be reached or refused the request (an S3 error or a network
+    failure); `code` holds S3's error code when it answered one."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class InvalidKey(BucketError, ValueError):
@@ -176,6 +188,20 @@ class Bucket:
         """Raise BucketError when the bucket cannot be reached (for /healthz)."""
         raise NotImplementedError
 
+    # What serving needs to pick its fastest path, whatever the backend.
+    direct_urls = False  # True: `presigned_get` gives a URL that fetches from the store itself
+
+    def open_local(self, key: str) -> tuple[BinaryIO, ObjectInfo] | None:
+        """A local file open on `key` and its validators, taken from the same open file (so
+        they match the bytes even if the key is replaced meanwhile): a server can then send it
+        with sendfile(2). None when this backend keeps no local files (read through `read`).
+        A missing key raises ObjectNotFound."""
+        return None
+
+    def presigned_get(self, key: str, *, filename: str | None, expires: int) -> str:
+        """A URL that GETs `key` straight from the store (only when `direct_urls`)."""
+        raise BucketError(f"{self.name}: no direct URLs on this backend")
+
     def leftovers(self, *, before: datetime) -> Iterator[Leftover]:
         """Unfinished writes started before `before` (see `Leftover`)."""
         raise NotImplementedError
@@ -263,6 +289,15 @@ class FilesystemBucket(Bucket):
             return open(self.path(key), "rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(key) from None
+
+    def open_local(self, key):
+        # One open + fstat: the feed's hot path.
+        handle = self.open(key)
+        try:
+            return handle, self._info(key, os.fstat(handle.fileno()))
+        except BaseException:
+            handle.close()
+            raise
 
     def read(self, key, offset=0, length=None):
         handle = self.open(key)
@@ -387,6 +422,8 @@ class _ChunkReader:
 
 
 class S3Bucket(Bucket):
+    direct_urls = True
+
     def __init__(self, name: str, storage) -> None:
         self.name = name
         self._storage = storage  # a django-storages S3Storage with this role's credentials
@@ -395,9 +432,14 @@ class S3Bucket(Bucket):
     def client(self):
         return self._storage.connection.meta.client
 
-    def _not_found(self, exc) -> bool:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        return code in ("404", "NoSuchKey", "NotFound")
+    def _call(self, operation: str, *args, **kwargs):
+        """One client call; botocore's errors leave as ours (a missing key: ObjectNotFound)."""
+        with _s3_errors(kwargs.get("Key", "")):
+            return getattr(self.client, operation)(*args, **kwargs)
+
+    def _pages(self, operation: str, **kwargs) -> Iterator[dict]:
+        with _s3_errors():
+            yield from self.client.get_paginator(operation).paginate(**kwargs)
 
     def _info(self, key: str, size: int, etag: str, modified: datetime, ctype=None) -> ObjectInfo:
         return ObjectInfo(key, int(size), etag.strip('"'), modified, ctype)
@@ -408,7 +450,9 @@ class S3Bucket(Bucket):
         reader = _ChunkReader(chunks)
         first = reader.block(S3_PART_SIZE)
         if len(first) < S3_PART_SIZE:
-            self.client.put_object(Bucket=self.name, Key=key, Body=first, ContentType=content_type)
+            self._call(
+                "put_object", Bucket=self.name, Key=key, Body=first, ContentType=content_type
+            )
         else:
             self._multipart(key, content_type, first, reader)
         info = self.head(key)
@@ -417,32 +461,39 @@ class S3Bucket(Bucket):
         return info
 
     def _multipart(self, key, content_type, block: bytes, reader: _ChunkReader) -> None:
-        upload = self.client.create_multipart_upload(
-            Bucket=self.name, Key=key, ContentType=content_type
+        upload = self._call(
+            "create_multipart_upload", Bucket=self.name, Key=key, ContentType=content_type
         )
         upload_id = upload["UploadId"]
         parts = []
         try:
             number = 1
             while block:
-                answer = self.client.upload_part(
-                    Bucket=self.name, Key=key, UploadId=upload_id, PartNumber=number, Body=block
+                answer = self._call(
+                    "upload_part",
+                    Bucket=self.name,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=block,
                 )
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
                 number += 1
                 block = b""  # drop the sent part before reading the next one
                 block = reader.block(S3_PART_SIZE)
-            self.client.complete_multipart_upload(
-                Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            self._call(
+                "complete_multipart_upload",
+                Bucket=self.name,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
             )
         except BaseException:
             with contextlib.suppress(Exception):
-                self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
+                self._call("abort_multipart_upload", Bucket=self.name, Key=key, UploadId=upload_id)
             raise
 
     def read(self, key, offset=0, length=None):
-        from botocore.exceptions import ClientError
-
         check_key(key)
         if length == 0:
             return iter(())
@@ -451,25 +502,19 @@ class S3Bucket(Bucket):
             end = "" if length is None else str(offset + length - 1)
             kwargs["Range"] = f"bytes={offset}-{end}"
         try:
-            answer = self.client.get_object(**kwargs)
-        except ClientError as exc:
-            if self._not_found(exc):
-                raise ObjectNotFound(key) from None
-            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+            answer = self._call("get_object", **kwargs)
+        except StorageUnavailable as exc:
+            if exc.code == "InvalidRange":
                 return iter(())
             raise
-        return answer["Body"].iter_chunks(CHUNK_SIZE)
+        return _s3_stream(answer["Body"].iter_chunks(CHUNK_SIZE))
 
     def head(self, key):
-        from botocore.exceptions import ClientError
-
         check_key(key)
         try:
-            answer = self.client.head_object(Bucket=self.name, Key=key)
-        except ClientError as exc:
-            if self._not_found(exc):
-                return None
-            raise
+            answer = self._call("head_object", Bucket=self.name, Key=key)
+        except ObjectNotFound:
+            return None
         return self._info(
             key,
             answer["ContentLength"],
@@ -484,11 +529,10 @@ class S3Bucket(Bucket):
         params = {"Bucket": self.name, "Key": check_key(key)}
         if filename:
             params["ResponseContentDisposition"] = content_disposition_header(True, filename)
-        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+        return self._call("generate_presigned_url", "get_object", Params=params, ExpiresIn=expires)
 
     def list(self, prefix=""):
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+        for page in self._pages("list_objects_v2", Bucket=self.name, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield self._info(item["Key"], item["Size"], item["ETag"], item["LastModified"])
 
@@ -503,14 +547,22 @@ class S3Bucket(Bucket):
         # This bucket's credentials sign the copy: the promoter role can read staging and
         # write production; the bytes move inside the S3 service, never through this process.
         if found.size <= S3_SINGLE_COPY_LIMIT:
-            self.client.copy_object(
-                Bucket=self.name, Key=dest_key, CopySource=copy_source, MetadataDirective="COPY"
+            self._call(
+                "copy_object",
+                Bucket=self.name,
+                Key=dest_key,
+                CopySource=copy_source,
+                MetadataDirective="COPY",
             )
         else:
             from boto3.s3.transfer import TransferConfig
 
-            self.client.copy(
-                copy_source, self.name, dest_key, Config=TransferConfig(multipart_chunksize=2**30)
+            self._call(
+                "copy",
+                copy_source,
+                self.name,
+                dest_key,
+                Config=TransferConfig(multipart_chunksize=2**30),
             )
         info = self.head(dest_key)
         if info is None:
@@ -518,11 +570,10 @@ class S3Bucket(Bucket):
         return info
 
     def delete(self, key):
-        self.client.delete_object(Bucket=self.name, Key=check_key(key))
+        self._call("delete_object", Bucket=self.name, Key=check_key(key))
 
     def leftovers(self, *, before):
-        paginator = self.client.get_paginator("list_multipart_uploads")
-        for page in paginator.paginate(Bucket=self.name):
+        for page in self._pages("list_multipart_uploads", Bucket=self.name):
             for upload in page.get("Uploads", []):
                 if upload["Initiated"] < before:
                     yield Leftover(
@@ -530,23 +581,45 @@ class S3Bucket(Bucket):
                     )
 
     def leftover_remove(self, leftover):
-        from botocore.exceptions import ClientError
-
         try:
-            self.client.abort_multipart_upload(
-                Bucket=self.name, Key=leftover.key, UploadId=leftover.upload_id
+            self._call(
+                "abort_multipart_upload",
+                Bucket=self.name,
+                Key=leftover.key,
+                UploadId=leftover.upload_id,
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":  # gone meanwhile
+        except StorageUnavailable as exc:
+            if exc.code != "NoSuchUpload":  # gone meanwhile
                 raise
 
     def check(self):
-        from botocore.exceptions import BotoCoreError, ClientError
+        self._call("list_objects_v2", Bucket=self.name, MaxKeys=1)
 
-        try:
-            self.client.list_objects_v2(Bucket=self.name, MaxKeys=1)
-        except (ClientError, BotoCoreError) as exc:
-            raise BucketError(str(exc)) from exc
+
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+@contextlib.contextmanager
+def _s3_errors(key: str = "") -> Iterator[None]:
+    """Turn botocore's exceptions into this module's: NoSuchKey into ObjectNotFound, the
+    others into StorageUnavailable (with S3's error code when it answered one)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in NOT_FOUND_CODES and key:
+            raise ObjectNotFound(key) from None
+        raise StorageUnavailable(str(exc), code=code) from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(str(exc)) from exc
+
+
+def _s3_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """An object's body; a connection lost half-way raises StorageUnavailable."""
+    with _s3_errors():
+        yield from chunks
 
 
 def _s3_storage(bucket_name: str, role: str):
