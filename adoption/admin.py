@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from adoption.models import AdoptionCount
 from adoption.rollouts import rollouts_now
 from adoption.services import adoption_series
+from releases.admin_support import ReadOnlyAdmin
 from releases.models import RolloutHalt
 from releases.services.rollouts import HaltRefused, rollout_halt
 
@@ -19,17 +20,8 @@ CHART_DAYS = 7
 
 
 @admin.register(AdoptionCount)
-class AdoptionAdmin(admin.ModelAdmin):
+class AdoptionAdmin(ReadOnlyAdmin):
     """One page instead of a change list: the counts are read as charts and tables."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
@@ -70,17 +62,8 @@ class AdoptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RolloutHalt)
-class RolloutHaltAdmin(admin.ModelAdmin):
+class RolloutHaltAdmin(ReadOnlyAdmin):
     list_display = ["build_id", "actor", "reason", "created_at", "release", "settled_at"]
     list_filter = ["created_at", "settled_at"]
     search_fields = ["build_id", "actor", "reason"]
     list_select_related = ["release__build"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

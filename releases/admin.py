@@ -21,6 +21,7 @@ from releases.admin_audit import AuditEventAdmin
 from releases.admin_review import decide_view, review_context
 from releases.admin_support import (
     EstimatedCountPaginator,
+    ReadOnlyAdmin,
     events_table,
     hashes_html,
     reviews_table,
@@ -73,19 +74,6 @@ def _link(obj, label=None) -> str:
         return "-"
     url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Nobody, superusers included, adds, edits or deletes these rows through the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BuildFileInline(admin.TabularInline):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from releases.admin_support import EstimatedCountPaginator
+from releases.admin_support import EstimatedCountPaginator, ReadOnlyAdmin
 from releases.models import AuditEvent
 from releases.services.audit import audit_chain_check, audit_row_problems
 
@@ -99,7 +99,7 @@ class DateRangeFilter(admin.FieldListFilter):
         }
 
 
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["number", "when", "kind", "actor_short", "build_link", "release_link", "what"]
     list_display_links = ["number"]
     list_filter = ["kind", ActorFilter, ("created_at", DateRangeFilter)]
@@ -125,15 +125,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         "hash",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def lookup_allowed(self, lookup, value, request=None):
         # The build's page links its events here by build id.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.urls import reverse
@@ -145,3 +146,16 @@ def reviews_table(*, approvals, review_events) -> str:
         "<th>where</th><th>comment</th></tr>{}</table>",
         body,
     )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nobody, superusers included, adds, edits or deletes these rows through the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
