@@ -1,22 +1,8 @@
 """Halts of staged rollouts, their review records (release requests of kind `halt`), and the
-`halt_rollout` permission for release managers."""
+`halt_rollout` permission (given to release managers by 0008's roles_sync)."""
 
 import django.db.models.deletion
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
-
-
-def grant_halt(apps, schema_editor):
-    # Permissions are normally created after all migrations; the group needs this one now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    managers, _ = Group.objects.get_or_create(name="release managers")
-    halt = Permission.objects.filter(content_type__app_label="releases", codename="halt_rollout")
-    managers.permissions.add(*halt)
 
 
 class Migration(migrations.Migration):
@@ -68,5 +54,4 @@ class Migration(migrations.Migration):
                 "permissions": [("halt_rollout", "Can halt a staged rollout (release managers)")],
             },
         ),
-        migrations.RunPython(grant_halt, migrations.RunPython.noop),
     ]
