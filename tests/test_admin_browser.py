@@ -249,7 +249,7 @@ def test_the_tampered_chain_banner(site):
 
     site.find("#chain-check-button").click()
 
-    banner = site.find("#chain-broken")
+    banner = site.wait_for("#chain-broken")  # the check posts, then the list loads again
     assert banner.is_displayed() and f"#{first.sequence}" in banner.text
     site.shot("audit-chain-broken")
     site.get("/admin/")
