@@ -27,12 +27,6 @@ SAFARI = UA["safari-14"]
 INSTALLER = FILES["mac-installer"]
 
 
-@pytest.fixture
-def production_data(fs_buckets):
-    production_write(buckets.production(role="promoter"))
-    metadata_invalidate()
-
-
 def content(response) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content
 

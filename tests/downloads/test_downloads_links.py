@@ -8,15 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from cdn.metadata import metadata_invalidate
 from releases.integrations import buckets
-from tests.downloads_support import FILES, LATEST, OLD, UA, UNRELEASED, body_of, production_write
-
-
-@pytest.fixture
-def production_data(fs_buckets):
-    production_write(buckets.production(role="promoter"))
-    metadata_invalidate()  # what promotion calls after writing desktop-*.json
+from tests.downloads_support import FILES, LATEST, OLD, UA, UNRELEASED, body_of
 
 
 def get(client, url: str, ua: str | None, **headers):

@@ -9,18 +9,11 @@ from urllib.parse import quote
 
 import pytest
 
-from cdn.metadata import metadata_invalidate
 from releases.integrations import buckets
-from tests.downloads_support import FILES, UA, body_of, production_write
+from tests.downloads_support import FILES, UA, body_of
 
 SAFARI = UA["safari-14"]
 DMG = FILES["mac-dmg-universal"]
-
-
-@pytest.fixture
-def production_data(fs_buckets):
-    production_write(buckets.production(role="promoter"))
-    metadata_invalidate()
 
 
 def content(response) -> bytes:

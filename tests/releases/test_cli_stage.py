@@ -33,16 +33,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def origin(settings):
-    server = start_origin(FakeBuild())
-    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    settings.TODESKTOP_APP_ID = server.build.app_id
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    settings.HTTP_MAX_RETRIES = 2
-    settings.STAGING_CONCURRENCY = 3
-    settings.REVIEW_BACKEND = "admin"
-    yield server
-    server.stop()
+def origin_settings():
+    return {
+        "TODESKTOP_APP_ID": FakeBuild().app_id,
+        "HTTP_MAX_RETRIES": 2,
+        "STAGING_CONCURRENCY": 3,
+        "REVIEW_BACKEND": "admin",
+    }
 
 
 def stage(*args: str, stdout=None) -> str:

@@ -21,7 +21,6 @@ from releases.integrations import buckets
 from releases.models import AuditEvent, BuildStatus, ReleaseRequest, ReleaseState
 from releases.roles import roles_sync
 from selfhosted.celery import app
-from tests.fakes.todesktop_origin import FakeBuild, start_origin
 from tests.webhook_support import payload, post
 
 pytestmark = pytest.mark.usefixtures("fs_buckets", "webhook_settings")
@@ -31,13 +30,8 @@ RECONCILE = reverse("admin:releases_build_reconcile")
 
 
 @pytest.fixture
-def origin(settings):
-    server = start_origin(FakeBuild())
-    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    settings.HTTP_MAX_RETRIES = 0
-    yield server
-    server.stop()
+def origin_settings():
+    return {"HTTP_MAX_RETRIES": 0}
 
 
 def release_manager(client) -> User:

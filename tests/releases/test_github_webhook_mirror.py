@@ -20,19 +20,13 @@ from releases.models import (
     WebhookDelivery,
 )
 from tests.notify_support import work_queued
+from tests.promotion_support import WEBHOOK_SECRET
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("github_settings")]
 
 DATA = Path(__file__).parents[1] / "data" / "github"
-SECRET = "gh-webhook-secret"
+SECRET = WEBHOOK_SECRET
 BRANCH = "release-build-250210vv2q75v93"
-
-
-@pytest.fixture(autouse=True)
-def github_settings(settings):
-    settings.GITHUB_WEBHOOK_SECRET = SECRET
-    settings.GITHUB_OWNER = "acme"
-    settings.GITHUB_REPO = "desktop-releases"
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ from django.contrib.auth.models import User
 from django.core import mail
 
 from releases.models import AuditEvent, DeliveryStatus, Notification, ReleaseRequest, ReleaseState
-from tests.fakes.todesktop_origin import FakeBuild, start_origin
 from tests.notify_support import BASE_URL, SLACK_TOKEN_PATH, group_member, verified
-from tests.webhook_support import APP_ID, BUILD_ID, payload, post
+from tests.webhook_support import BUILD_ID, payload, post
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fs_buckets")]
 
@@ -25,16 +24,7 @@ EVENTS = ["release.awaiting_review", "release.approved", "release.live"]
 
 
 @pytest.fixture
-def origin(webhook_settings):
-    server = start_origin(FakeBuild(app_id=APP_ID, build_id=BUILD_ID))
-    webhook_settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    webhook_settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def release_through_the_admin(client, origin, django_capture_on_commit_callbacks):
+def release_through_the_admin(client, webhook_origin, django_capture_on_commit_callbacks):
     """Webhook → staged → approved in the admin by a release manager → live."""
 
     def run() -> ReleaseRequest:

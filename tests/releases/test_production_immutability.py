@@ -31,7 +31,7 @@ from releases.models import (
 )
 from releases.services.promotion import PromotionFailed, promotion_run
 from releases.services.staging import build_stage
-from tests.fakes.todesktop_origin import REAL_HOST, FakeBuild, start_origin
+from tests.fakes.todesktop_origin import REAL_HOST, FakeBuild
 from tests.promotion_support import approve, production_contents, stage_build
 
 pytestmark = pytest.mark.django_db
@@ -41,12 +41,9 @@ EVIL = "250211evil00001"
 
 
 @pytest.fixture
-def origin(settings, any_buckets):
-    server = start_origin(FakeBuild(build_id=LIVE, platforms=("mac",)))
-    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    yield server
-    server.stop()
+def origin(any_buckets, origin_for):
+    """The live build's origin (one platform), on each bucket backend."""
+    return origin_for(FakeBuild(build_id=LIVE, platforms=("mac",)))
 
 
 def staged_release(build_id: str, app_id: str, *, rules: dict | None = None) -> ReleaseRequest:

@@ -15,7 +15,6 @@ from django.core.management import CommandError, call_command
 from releases.integrations import buckets
 from releases.integrations import github as github_api
 from releases.models import AuditEvent, BuildStatus, ReleaseRequest, ReleaseState
-from tests.fakes.github_server import start_github_server
 from tests.notify_support import work_queued
 from tests.promotion_support import (
     deliver_github,
@@ -30,13 +29,6 @@ from tests.promotion_support import (
 
 pytestmark = pytest.mark.django_db
 BUILD = "250210vv2q75v93"
-
-
-@pytest.fixture(scope="module")
-def github_server():
-    server = start_github_server()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
-from tests.fakes.github_server import start_github_server
 from tests.promotion_support import (
     approve,
     deliver_github,
@@ -24,13 +23,6 @@ from tests.promotion_support import (
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/releases/build/"
-
-
-@pytest.fixture(scope="module")
-def github_server():
-    server = start_github_server()
-    yield server
-    server.stop()
 
 
 def manager(*perms: str) -> User:

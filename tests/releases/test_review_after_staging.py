@@ -9,19 +9,9 @@ import pytest
 
 from releases.integrations import buckets
 from releases.models import BuildStatus, ReleaseRequest, ReleaseState
-from tests.fakes.todesktop_origin import FakeBuild, start_origin
 from tests.webhook_support import payload, post
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fs_buckets", "webhook_settings")]
-
-
-@pytest.fixture
-def origin(settings):
-    server = start_origin(FakeBuild(version="1.2.0"))
-    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    yield server
-    server.stop()
 
 
 def test_a_signed_webhook_ends_with_one_pr_listing_every_staged_file(

@@ -14,7 +14,6 @@ from releases.models import AuditEvent, ReleaseRequest, ReleaseState, RolloutHal
 from releases.services.approvals import release_decide
 from releases.services.promotion import promotion_run
 from releases.services.rollouts import HaltRefused, rollout_halt
-from tests.fakes.github_server import start_github_server
 from tests.promotion_support import (
     approve,
     deliver_github,
@@ -139,13 +138,6 @@ def test_a_halted_rollout_cannot_be_halted_twice(rolling_out):
     rollout_halt(build_id="new2", actor="rm", reason="bad")
     with pytest.raises(HaltRefused, match="rolls out no build new2"):
         rollout_halt(build_id="new2", actor="rm", reason="again")
-
-
-@pytest.fixture(scope="module")
-def github_server():
-    server = start_github_server()
-    yield server
-    server.stop()
 
 
 def test_on_github_the_halt_opens_a_pull_request_and_holds_until_it_is_merged(

@@ -28,6 +28,7 @@ from releases.models import (
 )
 from releases.services.promotion import PromotionFailed, promotion_run
 from tests.promotion_support import (
+    WEBHOOK_SECRET,
     approve,
     deliver_github,
     production_contents,
@@ -38,15 +39,8 @@ from tests.promotion_support import (
 pytestmark = pytest.mark.django_db
 
 GITHUB_DATA = Path(__file__).parents[1] / "data" / "github"
-SECRET = "gh-webhook-secret"
+SECRET = WEBHOOK_SECRET
 BRANCH = "release-build-250210vv2q75v93"
-
-
-@pytest.fixture
-def github_settings(settings):
-    settings.GITHUB_WEBHOOK_SECRET = SECRET
-    settings.GITHUB_OWNER = "acme"
-    settings.GITHUB_REPO = "desktop-releases"
 
 
 def github_fixture(name: str) -> dict:
@@ -246,19 +240,8 @@ def test_a_verified_build_is_still_promoted(fs_buckets):
 # --- A build's files never include production's control files --------------------------------
 
 
-@pytest.fixture
-def origin(settings, fs_buckets):
-    from tests.fakes.todesktop_origin import FakeBuild, start_origin
-
-    server = start_origin(FakeBuild())
-    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    yield server
-    server.stop()
-
-
 @pytest.mark.parametrize("name", ["desktop-releases.json", "desktop-builds.json"])
-def test_a_manifest_naming_a_production_control_file_fails_the_build(origin, name):
+def test_a_manifest_naming_a_production_control_file_fails_the_build(fs_buckets, origin, name):
     from releases.services.staging import build_stage
 
     fake = origin.build

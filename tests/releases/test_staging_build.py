@@ -14,32 +14,14 @@ from releases.errors import TransientError
 from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.services.staging import build_stage
-from tests.fakes.todesktop_origin import FakeBuild, FakeOrigin, start_origin
+from tests.fakes.todesktop_origin import FakeBuild
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fs_buckets")]
 
 
 @pytest.fixture
-def origin_for(settings):
-    started: list[FakeOrigin] = []
-
-    def start(build: FakeBuild | None = None) -> FakeOrigin:
-        server = start_origin(build or FakeBuild())
-        settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-        started.append(server)
-        return server
-
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    settings.HTTP_MAX_RETRIES = 3
-    settings.STAGING_CONCURRENCY = 3
-    yield start
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-def origin(origin_for):
-    return origin_for()
+def origin_settings():
+    return {"HTTP_MAX_RETRIES": 3, "STAGING_CONCURRENCY": 3}
 
 
 def make_release(fake: FakeBuild, **build_fields) -> ReleaseRequest:

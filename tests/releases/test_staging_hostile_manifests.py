@@ -17,15 +17,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fs_buckets")]
 
 
 @pytest.fixture
-def origin(settings):
-    server = start_origin(FakeBuild())
-    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def other_host():
     """Another server that must never be asked for anything."""
     server = start_origin(FakeBuild())

@@ -25,13 +25,8 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def origin(settings):
-    server = start_origin(FakeBuild())
-    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    settings.HTTP_MAX_RETRIES = 2
-    yield server
-    server.stop()
+def origin_settings():
+    return {"HTTP_MAX_RETRIES": 2}
 
 
 def make_release(fake: FakeBuild) -> ReleaseRequest:

@@ -18,14 +18,8 @@ CANARY_PATH = "/latest/meta-data/iam/security-credentials/role"
 
 
 @pytest.fixture
-def origin(settings):
-    server = start_origin(FakeBuild())
-    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    settings.TODESKTOP_REDIRECT_HOSTS = []
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    settings.HTTP_MAX_RETRIES = 2
-    yield server
-    server.stop()
+def origin_settings():
+    return {"TODESKTOP_REDIRECT_HOSTS": [], "HTTP_MAX_RETRIES": 2}
 
 
 @pytest.fixture

@@ -11,13 +11,8 @@ from tests.fakes.todesktop_origin import FakeBuild, start_origin
 
 
 @pytest.fixture
-def origin(settings):
-    server = start_origin(FakeBuild())
-    settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    settings.HTTP_MAX_RETRIES = 3
-    yield server
-    server.stop()
+def origin_settings():
+    return {"HTTP_MAX_RETRIES": 3}
 
 
 def _exe(origin) -> str:

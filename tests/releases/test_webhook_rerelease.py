@@ -10,20 +10,10 @@ import pytest
 
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.tasks import stage_build
-from tests.fakes.todesktop_origin import FakeBuild, start_origin
-from tests.webhook_support import APP_ID, BUILD_ID, payload, post
+from tests.webhook_support import BUILD_ID, payload, post
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fs_buckets")]
 STAGE = "releases.tasks.stage_build"
-
-
-@pytest.fixture
-def origin(webhook_settings):
-    server = start_origin(FakeBuild(app_id=APP_ID, build_id=BUILD_ID))
-    webhook_settings.TODESKTOP_DOWNLOAD_BASE_URL = server.url
-    webhook_settings.HTTP_RETRY_BACKOFF_SECONDS = 0.01
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -42,21 +32,21 @@ def deliver_and_work(client, staging_queue, django_capture_on_commit_callbacks):
 
 
 def test_a_re_release_body_makes_a_second_request_whose_staging_downloads_nothing(
-    origin, deliver_and_work
+    webhook_origin, deliver_and_work
 ):
     first = deliver_and_work(payload())
     build = Build.objects.get()
     assert build.status == BuildStatus.IN_REVIEW  # staged, then the (admin) review opened
     assert first.state == ReleaseState.IN_REVIEW
-    assert len(origin.log) > 10  # manifests, artifacts and blockmaps were downloaded
-    origin.log.clear()
+    assert len(webhook_origin.log) > 10  # manifests, artifacts and blockmaps were downloaded
+    webhook_origin.log.clear()
 
     rules = [{"rule": "buildByPlatform", "buildId": BUILD_ID, "platforms": ["mac"]}]
     second = deliver_and_work(
         payload(releaseInfo={"latestReleaseBuildId": BUILD_ID, "releaseRedirections": rules})
     )
 
-    assert origin.log == []
+    assert webhook_origin.log == []
     assert second.pk != first.pk and second.build == build
     assert second.state == ReleaseState.IN_REVIEW
     assert second.release_info["releaseRedirections"] == rules
