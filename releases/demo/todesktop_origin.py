@@ -4,30 +4,27 @@ The build (`FakeBuild`, in `todesktop_build`) has td JSON manifests and electron
 twins with correct hashes, installer names with spaces, blockmaps for some files and 404 for
 others, and generated contents of any size (streamed, never held in memory).
 
-`FakeOrigin` serves it (and any further builds of the same app, e.g. for a burst of webhooks)
-at `<url>/<appId>/<name>` (GET and HEAD, `Range: bytes=N-[M]`) with
-fault switches — `fail` (n × 500), `drop` (connection closed half-way through a body), `slow`,
-`corrupt` (one byte flipped) — and hostile ones: `redirect` (a 30x to any URL) and `stream`
-(any body, of any length, with a chosen Content-Length or none at all: chunked). Its request
-log records, per request, the bytes of body actually sent.
+`FakeOrigin` serves it (and any further builds of the same app) at `<url>/<appId>/<name>`
+(GET and HEAD, `Range: bytes=N-[M]`), and nothing more: that is what `manage.py demo` needs to
+show the whole flow without a ToDesktop account, so it lives here, outside tests/.
 
-It lives here, outside tests/, because `manage.py demo` serves it to show the whole flow without
-a ToDesktop account; the tests import it through `tests.fakes.todesktop_origin`.
+The tests use a subclass, `tests.fakes.todesktop_origin.FakeOrigin`, which adds a request log
+and the fault switches (failures, dropped and slow bodies, corrupt bytes, redirects, streams
+of any length) through the hooks of `OriginHandler`: `serve`, `send_body` and
+`FakeOrigin.source`.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-from releases.demo.todesktop_build import BLOCK, REAL_HOST, FakeBuild, FakeFile
+from releases.demo.todesktop_build import BLOCK, FakeBuild
 
-__all__ = ["REAL_HOST", "FakeBuild", "FakeFile", "FakeOrigin", "LoggedRequest", "start_origin"]
+__all__ = ["FakeBuild", "FakeOrigin", "OriginHandler", "start_origin"]
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -39,102 +36,9 @@ class _QuietServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-@dataclass
-class LoggedRequest:
-    method: str
-    name: str
-    range: str | None
-    status: int
-    sent: int = 0  # bytes of body sent (a client that stops reading stops this short)
-    path: str = ""
+class OriginHandler(BaseHTTPRequestHandler):
+    """GET and HEAD of `/<appId>/<name>`, whole or one byte range; 404 for anything else."""
 
-
-class FakeOrigin:
-    def __init__(self, build: FakeBuild, *more: FakeBuild) -> None:
-        self.build = build  # the first one; `more` are served beside it (same app id)
-        self.builds = (build, *more)
-        self.documents = {k: v for each in self.builds for k, v in each.documents().items()}
-        self.files = {k: v for each in self.builds for k, v in each.files.items()}
-        self.overrides: dict[str, bytes] = {}
-        self.log: list[LoggedRequest] = []
-        self.in_flight = 0  # bodies being sent right now
-        self.max_in_flight = 0  # the most bodies ever sent at once (bounded pools show here)
-        self.lock = threading.Lock()
-        self._fail: dict[str, list] = {}
-        self._drop: dict[str, list] = {}
-        self._slow: dict[str, float] = {}
-        self._holds: dict[str, threading.Event] = {}
-        self._corrupt: dict[str, int] = {}
-        self._redirects: dict[str, tuple[int, str]] = {}
-        self._streams: dict[str, tuple[Callable[[], Iterator[bytes]], int | None]] = {}
-        origin = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.origin = origin
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    # --- fault switches ---------------------------------------------------------------------
-    def fail(self, name: str, *, times: int = 1, status: int = 500) -> None:
-        """The next `times` requests for `name` get `status`."""
-        self._fail[name] = [times, status]
-
-    def drop(self, name: str, *, after: int | None = None, times: int = 1) -> None:
-        """The next `times` bodies of `name` stop after `after` bytes (default: half)."""
-        self._drop[name] = [times, after]
-
-    def slow(self, name: str, *, seconds_per_block: float) -> None:
-        """Sleep this long before every 64 KiB block of `name`."""
-        self._slow[name] = seconds_per_block
-
-    def hold(self, name: str) -> threading.Event:
-        """Trickle `name` one byte every half second until the returned event is set (a download
-        that stays in flight for as long as a test needs, without tripping a read timeout)."""
-        self._holds[name] = threading.Event()
-        return self._holds[name]
-
-    def corrupt(self, name: str, *, offset: int | None = None) -> None:
-        """Serve `name` with one byte flipped (the manifests keep the true hashes)."""
-        self._corrupt[name] = self.files[name].size // 2 if offset is None else offset
-
-    def redirect(self, name: str, location: str, *, status: int = 302) -> None:
-        """Answer `name` with `status` and `Location: location` (any URL, any host)."""
-        self._redirects[name] = (status, location)
-
-    def stream(
-        self, name: str, body: Callable[[], Iterator[bytes]], *, length: int | None = None
-    ) -> None:
-        """Serve `body()` for `name`, declaring `length` as Content-Length (which may lie), or
-        none at all (chunked): a body of unknown size, up to endless."""
-        self._streams[name] = (body, length)
-
-    def serve(self, name: str, body: bytes) -> None:
-        """Serve `body` for `name` instead of the generated content (e.g. a hostile manifest)."""
-        self.overrides[name] = body
-
-    def requested(self, name: str) -> list[LoggedRequest]:
-        return [entry for entry in self.log if entry.name == name]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _take(self, switches: dict, name: str) -> tuple | None:
-        """Use one shot of a switch: (value,) while it lasts, else None."""
-        with self.lock:
-            entry = switches.get(name)
-            if not entry or entry[0] <= 0:
-                return None
-            entry[0] -= 1
-            return (entry[1],)
-
-
-class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     origin: FakeOrigin
 
@@ -142,28 +46,27 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_HEAD(self) -> None:
-        self._serve(head=True)
+        self.serve(head=True)
 
     def do_GET(self) -> None:
-        self._serve(head=False)
+        self.serve(head=False)
 
-    def _serve(self, *, head: bool) -> None:
-        origin = self.origin
-        prefix = f"/{origin.build.app_id}/"
-        path = self.path.split("?", 1)[0]
-        name = unquote(path[len(prefix) :]) if path.startswith(prefix) else ""
-        status = self._status(name)
-        entry = LoggedRequest(self.command, name, self.headers.get("Range"), status, path=path)
-        with origin.lock:
-            origin.log.append(entry)
-        if name in origin._redirects and status == 200:
-            return self._redirect(entry, *origin._redirects[name])
-        if status != 200:
-            return self._empty(status)
-        if name in origin._streams:
-            return self._stream(entry, *origin._streams[name], head=head)
-        body, size = self._source(name)
-        start, end = self._range(size)
+    def requested_path(self) -> str:
+        return self.path.split("?", 1)[0]
+
+    def requested_name(self) -> str:
+        """The file name after `/<appId>/`, or "" for any other path."""
+        prefix = f"/{self.origin.build.app_id}/"
+        path = self.requested_path()
+        return unquote(path[len(prefix) :]) if path.startswith(prefix) else ""
+
+    def serve(self, *, head: bool) -> None:
+        name = self.requested_name()
+        found = self.origin.source(name) if name else None
+        if found is None:
+            return self.empty(404)
+        body, size = found
+        start, end = self.byte_range(size)
         self.send_response(206 if (start, end) != (0, size) else 200)
         if (start, end) != (0, size):
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
@@ -172,37 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.end_headers()
         if not head:
-            with origin.lock:
-                origin.in_flight += 1
-                origin.max_in_flight = max(origin.max_in_flight, origin.in_flight)
-            try:
-                self._body(entry, name, body, start, end)
-            finally:
-                with origin.lock:
-                    origin.in_flight -= 1
+            self.send_body(name, body, start, end)
 
-    def _status(self, name: str) -> int:
-        origin = self.origin
-        if not name or (
-            name not in origin._redirects
-            and name not in origin._streams
-            and name not in origin.overrides
-            and name not in origin.documents
-            and name not in origin.files
-        ):
-            return 404
-        failure = origin._take(origin._fail, name)
-        return failure[0] if failure else 200
-
-    def _source(self, name: str):
-        origin = self.origin
-        if name in origin.overrides:
-            return origin.overrides[name], len(origin.overrides[name])
-        if name in origin.documents:
-            return origin.documents[name], len(origin.documents[name])
-        return None, origin.files[name].size
-
-    def _range(self, size: int) -> tuple[int, int]:
+    def byte_range(self, size: int) -> tuple[int, int]:
         header = self.headers.get("Range", "")
         if not header.startswith("bytes=") or "," in header:
             return 0, size
@@ -212,89 +87,58 @@ class _Handler(BaseHTTPRequestHandler):
         end = int(last) + 1 if last.isdigit() else size
         return int(first), min(end, size)
 
-    def _chunks(self, name: str, body: bytes | None, start: int, end: int) -> Iterator[bytes]:
+    def chunks(self, name: str, body: bytes | None, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end) of `name`: of `body` when the origin holds it, else generated."""
         if body is not None:
             for offset in range(start, end, BLOCK):
                 yield body[offset : min(offset + BLOCK, end)]
             return
         yield from self.origin.files[name].chunks(start, end)
 
-    def _body(self, entry: LoggedRequest, name: str, body, start: int, end: int) -> None:
-        origin = self.origin
-        drop = origin._take(origin._drop, name)
-        limit = None
-        if drop is not None:
-            limit = drop[0] if drop[0] is not None else (end - start) // 2
-        corrupt_at = origin._corrupt.get(name)
-        delay = origin._slow.get(name, 0.0)
-        hold = origin._holds.get(name)
-        sent = 0
-        position = start
-        for chunk in self._chunks(name, body, start, end):
-            while hold is not None and not hold.is_set() and len(chunk) > 1:
-                self.wfile.write(chunk[:1])  # (an error here ends the handler, as a reset would)
-                self.wfile.flush()
-                chunk, sent, position = chunk[1:], sent + 1, position + 1
-                entry.sent = sent
-                hold.wait(0.5)
-            if delay:
-                time.sleep(delay)
-            if corrupt_at is not None and position <= corrupt_at < position + len(chunk):
-                index = corrupt_at - position
-                chunk = chunk[:index] + bytes([chunk[index] ^ 0xFF]) + chunk[index + 1 :]
-            if limit is not None and sent + len(chunk) >= limit:
-                self.wfile.write(chunk[: max(limit - sent, 0)])
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(2)  # a dropped connection half-way through the body
-                return
+    def send_body(self, name: str, body: bytes | None, start: int, end: int) -> None:
+        for chunk in self.chunks(name, body, start, end):
             try:
                 self.wfile.write(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
                 return
-            sent += len(chunk)
-            position += len(chunk)
-            entry.sent = sent
 
-    def _redirect(self, entry: LoggedRequest, status: int, location: str) -> None:
-        entry.status = status
+    def empty(self, status: int) -> None:
+        text = f"{status}\n".encode()
         self.send_response(status)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def _stream(self, entry: LoggedRequest, body, length: int | None, *, head: bool) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        if length is None:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", str(length))
-        self.end_headers()
-        if head:
-            return
-        try:
-            for chunk in body():
-                frame = (
-                    f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if length is None else chunk
-                )
-                self.wfile.write(frame)
-                entry.sent += len(chunk)
-            if length is None:
-                self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client stopped reading: what a size cap does
-        self.close_connection = True
-
-    def _empty(self, status: int) -> None:
-        body = f"{status}\n".encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(text)))
         self.send_header("Content-Type", "text/plain")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self.wfile.write(text)
+
+
+class FakeOrigin:
+    handler: type[OriginHandler] = OriginHandler
+
+    def __init__(self, build: FakeBuild, *more: FakeBuild) -> None:
+        self.build = build  # the first one; `more` are served beside it (same app id)
+        self.builds = (build, *more)
+        self.documents = {k: v for each in self.builds for k, v in each.documents().items()}
+        self.files = {k: v for each in self.builds for k, v in each.files.items()}
+        handler = type("Handler", (self.handler,), {"origin": self})
+        self.server = _QuietServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def source(self, name: str) -> tuple[bytes | None, int] | None:
+        """(body, size) of `name` — body None for a generated file — or None: not served."""
+        if name in self.documents:
+            return self.documents[name], len(self.documents[name])
+        if name in self.files:
+            return None, self.files[name].size
+        return None
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def start_origin(build: FakeBuild | None = None, *more: FakeBuild) -> FakeOrigin:

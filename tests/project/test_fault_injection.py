@@ -40,7 +40,7 @@ import pytest
 import requests
 
 from releases.demo.todesktop_build import FakeBuild
-from releases.demo.todesktop_origin import start_origin
+from tests.fakes.todesktop_origin import start_origin
 from tests.project.test_make_run import Instance
 from tests.project.test_make_run_sqlite import (
     APP_ID,

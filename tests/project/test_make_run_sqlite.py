@@ -21,8 +21,8 @@ import pytest
 import requests
 
 from releases.demo.todesktop_build import FakeBuild
-from releases.demo.todesktop_origin import FakeOrigin, start_origin
 from tests.fakes.s3_server import free_port
+from tests.fakes.todesktop_origin import FakeOrigin, start_origin
 from tests.project.test_make_run import ROOT, Instance
 from tests.webhook_support import FIXTURE, SIGNATURE, sign
 
