@@ -27,8 +27,10 @@ run: install
 test: install-dev services lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make test-fast: the same, without the tests marked slow (servers, workers, browsers).
-test-fast: install-dev services lint
+## make test-fast: the same, without the tests marked slow (servers, processes, browsers,
+## real-time waits); no browser needed. See docs/testing.md.
+test-fast: install-dev lint
+	scripts/test-services.sh --no-browser
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 services:

@@ -53,6 +53,11 @@ ensure_chromium() {
 
 ensure_postgres
 ensure_redis
+# `make test-fast` runs no browser test: `--no-browser` leaves chromium alone.
+if [ "${1:-}" = --no-browser ]; then
+  echo "test-services: PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT are up"
+  exit 0
+fi
 ensure_chromium
 echo "test-services: PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT are up;" \
   "chromium and chromedriver are installed"

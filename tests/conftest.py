@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
 from releases.integrations import buckets
 from tests.fakes.s3_server import start_s3_server
@@ -8,6 +9,46 @@ from tests.fakes.s3_server import start_s3_server
 # Fixtures of the release-webhook tests (webhook_settings, staging_queue) and of the
 # notification tests (receivers).
 pytest_plugins = ["tests.webhook_support", "tests.notify_support"]
+
+
+# Fixtures that start a server: the S3 server (a moto process), and the loopback fakes that
+# run in threads of the test process (ToDesktop origin, GitHub, Cloudflare, notification
+# receivers) and pytest-django's live server.
+SERVER_FIXTURES = {
+    "s3_server": "the S3 server",
+    "origin_for": "the fake ToDesktop origin",
+    "origin_behind_basic_auth": "the fake ToDesktop origin",
+    "github_server": "the fake GitHub",
+    "cloudflare": "the fake Cloudflare API",
+    "receivers": "the notification receivers",
+    "live_server": "Django's live server",
+}
+
+
+def pytest_collection_modifyitems(items):
+    """Every test whose fixtures start a server is marked `slow` (`make test-fast` leaves it to
+    `make test`), and a test on the S3 server is marked `s3` too. That covers the s3 half of
+    `any_buckets`, which reaches the server at run time. Tests that start a server or a process
+    in their own body carry the mark themselves."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_s3 = "s3_server" in item.fixturenames or (
+            callspec is not None and callspec.params.get("any_buckets") == "s3"
+        )
+        if on_s3:
+            item.add_marker(pytest.mark.s3)
+        if on_s3 or SERVER_FIXTURES.keys() & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hasher():
+    """Tests create users by the hundred (every admin_client is one): hash their passwords
+    with MD5 here instead of the product's PBKDF2 of a million rounds, about half a second
+    each. Only in the test process: the servers, workers and `make run` that tests start keep
+    the product's hashers."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(scope="session")

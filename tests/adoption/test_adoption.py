@@ -104,6 +104,7 @@ def _answers(url: str) -> bool:
         return False
 
 
+@pytest.mark.slow  # starts gunicorn replicas and manage.py
 def test_500_polls_from_123_installs_are_counted_within_one_flush_interval(replicas, reader):
     ids = [str(uuid.uuid4()) for _ in range(123)]
     session = requests.Session()
@@ -141,6 +142,7 @@ def _dsn() -> str:
     return f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+@pytest.mark.slow  # waits for the counting's 1 s flush
 def test_full_and_ranged_downloads_count_per_file_of_their_build(client, prod, settings, reader):
     settings.ADOPTION_COUNTING = True
     path = "/update/" + FILE.replace(" ", "%20")
@@ -162,6 +164,7 @@ def test_full_and_ranged_downloads_count_per_file_of_their_build(client, prod, s
     }
 
 
+@pytest.mark.slow  # waits for the counting's 1 s flush
 def test_nothing_is_counted_when_counting_is_off(client, prod, settings):
     settings.ADOPTION_COUNTING = False
     client.get("/update/latest.yml", headers={"x-user-staging-id": str(uuid.uuid4())})
@@ -190,6 +193,7 @@ def test_the_api_needs_the_view_permission(client):
     assert client.get("/api/adoption/", {"build": "b200"}).status_code in (401, 403)
 
 
+@pytest.mark.slow  # waits for the counting's 1 s flush
 def test_metrics_expose_the_counts_as_counters(client, prod, settings):
     settings.ADOPTION_COUNTING = True
     for _ in range(3):
@@ -200,6 +204,7 @@ def test_metrics_expose_the_counts_as_counters(client, prod, settings):
     assert 'adoption_polls_total{platform="windows"} 3.0' in text
 
 
+@pytest.mark.slow  # waits for the counting's 1 s flush
 def test_the_build_page_shows_its_own_numbers(client, prod, settings):
     settings.ADOPTION_COUNTING = True
     for _ in range(4):

@@ -19,7 +19,7 @@ from adoption.services import adoption_flush
 from releases.integrations import buckets
 from tests.cdn_support import build, publish
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # drives Chromium
 SCREENSHOTS = Path(os.environ.get("DATA_DIR", "var/test")) / "screenshots"
 
 

@@ -232,6 +232,7 @@ def test_download_hosts_do_not_serve_the_feed(client, prod, settings):
     )
 
 
+@pytest.mark.slow  # waits out the feed's 1 s check interval
 def test_the_metadata_is_read_once_and_refreshed_when_production_changes(client, prod):
     assert body(client.get("/update/latest-mac.yml")) == MAC_YML
     # Written behind the feed's back (another process): the cached copy answers at first …
@@ -249,6 +250,7 @@ def test_invalidation_makes_a_promotion_visible_at_once(client, prod):
     assert body(client.get("/update/latest-mac.yml")) == b"version: 1.0.0\n"
 
 
+@pytest.mark.slow  # waits out the feed's 1 s check interval
 def test_the_ttl_safety_net_rereads_but_does_not_reparse_unchanged_files(prod, settings):
     settings.FEED_METADATA_TTL_SECONDS = 0
     first = metadata_get()
@@ -259,6 +261,7 @@ def test_the_ttl_safety_net_rereads_but_does_not_reparse_unchanged_files(prod, s
     assert metadata_get().releases == {"latestReleaseBuildId": "b100"}
 
 
+@pytest.mark.slow  # waits out the feed's 1 s check interval
 def test_a_refresh_failure_keeps_the_last_copy_and_recovers(client, prod, settings):
     assert body(client.get("/update/latest-mac.yml")) == MAC_YML
     settings.CACHES = {"default": {"BACKEND": "tests.cdn.test_cdn_feed.BrokenCache"}}

@@ -17,6 +17,8 @@ from tests.cdn_support import build, start_live_server
 INSIDE = "3b0c6b52-1d7e-4e8a-9c41-000000000001"  # position ~0: in every cohort above 0%
 OUTSIDE = "3b0c6b52-1d7e-4e8a-9c41-fffffff00000"  # position ~1: in none below 100%
 
+pytestmark = [pytest.mark.slow]  # starts gunicorn and runs electron-updater in Node
+
 
 @pytest.fixture(scope="module")
 def feed(tmp_path_factory):

@@ -319,7 +319,9 @@ class DenyingS3(BaseHTTPRequestHandler):
 @pytest.fixture
 def denying_storage(settings):
     server = ThreadingHTTPServer(("127.0.0.1", 0), DenyingS3)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     settings.STORAGE_BACKEND = "s3"
     settings.AWS_S3_ENDPOINT_URL = f"http://127.0.0.1:{server.server_port}"
     settings.AWS_S3_REGION_NAME = "us-east-1"
@@ -334,6 +336,7 @@ def denying_storage(settings):
     buckets.reset()
 
 
+@pytest.mark.slow  # starts a denying storage server
 def test_a_storage_that_refuses_access_is_a_503_not_a_500(client, denying_storage):
     response = link(client)
     assert (response.status_code, response.content) == (503, b"Storage unavailable")

@@ -117,5 +117,10 @@ def start_cloudflare(
     httpd.daemon_threads = True
     cf = FakeCloudflare(httpd=httpd, zone=zone, token=token)
     httpd.RequestHandlerClass = type("BoundHandler", (_Handler,), {"cf": cf})
-    threading.Thread(target=httpd.serve_forever, name="fake-cloudflare", daemon=True).start()
+    threading.Thread(
+        target=httpd.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="fake-cloudflare",
+        daemon=True,
+    ).start()
     return cf

@@ -105,5 +105,7 @@ def start_catcher() -> Catcher:
     httpd.daemon_threads = True
     catcher = Catcher(httpd=httpd)
     httpd.RequestHandlerClass = type("BoundHandler", (_Handler,), {"catcher": catcher})
-    threading.Thread(target=httpd.serve_forever, name="http-catcher", daemon=True).start()
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="http-catcher", daemon=True
+    ).start()
     return catcher

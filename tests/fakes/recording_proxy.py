@@ -115,6 +115,11 @@ def start_recording_proxy(upstream_url: str) -> RecordingProxy:
     )
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, name="s3-recording-proxy", daemon=True).start()
+    threading.Thread(
+        target=httpd.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="s3-recording-proxy",
+        daemon=True,
+    ).start()
     host, port = httpd.server_address[:2]
     return RecordingProxy(url=f"http://{host}:{port}", record=record, httpd=httpd)

@@ -52,7 +52,7 @@ from tests.project.test_make_run_sqlite import (
     _wait_until,
 )
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]  # runs make run, kills its processes
 
 LEASE_SECONDS = 3
 BUSY_TIMEOUT_SECONDS = 2

@@ -3,12 +3,16 @@ feed, the download links or the admin away (bench/slow_clients.py prints the ful
 
 from __future__ import annotations
 
+import pytest
+
 from bench.slow_clients import measure, prepare, start_make_run, stop, summary, wait_ready
 from tests.fakes.s3_server import free_port
 
 CLIENTS = 40  # five times the 8 request threads `make run` had before the gevent worker
 RATE = 64 * 1024
 SECONDS = 10.0
+
+pytestmark = [pytest.mark.slow]  # runs make run and 40 slow clients for 10 s
 
 
 def test_slow_downloads_keep_flowing_and_never_starve_the_other_requests(tmp_path):

@@ -22,7 +22,7 @@ from releases.services.audit import audit_chain_check, audit_record
 from releases.services.rollback import rollback_open
 from tests.promotion_support import approve, stage_build
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # drives Chromium
 WIDTH, HEIGHT = 1440, 1000
 PASSWORD = "a-long-test-password"
 

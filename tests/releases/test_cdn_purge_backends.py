@@ -109,6 +109,7 @@ def test_cloudfront_refusing_the_distribution_fails_the_purge_at_once(
     assert AuditEvent.objects.filter(kind="cdn.purge_failed").count() == 1
 
 
+@pytest.mark.slow  # starts an HTTP catcher
 def test_the_http_backend_posts_each_hosts_urls_as_json_with_the_authorization(
     settings, fs_buckets, promote
 ):
@@ -129,6 +130,7 @@ def test_the_http_backend_posts_each_hosts_urls_as_json_with_the_authorization(
     assert {c.headers["authorization"] for c in catcher.requests} == {"Bearer purge-secret"}
 
 
+@pytest.mark.slow  # starts an HTTP catcher
 def test_the_http_backend_sends_one_request_per_url_into_a_url_template(
     settings, fs_buckets, promote
 ):
@@ -158,6 +160,7 @@ def test_with_purging_off_a_promotion_queues_no_purge(settings, fs_buckets, prom
     assert not CdnPurge.objects.exists()
 
 
+@pytest.mark.slow  # starts the fake Cloudflare API
 def test_a_manager_purges_a_failed_purge_again_from_the_admin(
     client, settings, fs_buckets, promote, django_capture_on_commit_callbacks
 ):

@@ -149,6 +149,7 @@ def test_a_build_unknown_to_todesktop_is_an_error_that_stores_nothing(origin):
     assert no_rows()
 
 
+@pytest.mark.slow  # starts the fake ToDesktop origin
 def test_a_platform_the_build_lacks_is_an_error_that_stores_nothing(settings):
     server = start_origin(FakeBuild(platforms=("windows",)))
     try:
@@ -310,6 +311,7 @@ def test_the_service_reports_the_plan_before_any_byte_moves(origin):
         manual_stage(build_id="no/such", actor="tester")
 
 
+@pytest.mark.slow  # runs manage.py stage in a subprocess
 def test_as_a_process_an_error_is_one_line_and_a_non_zero_exit(tmp_path):
     env = {
         **os.environ,

@@ -296,6 +296,7 @@ def test_a_manifest_version_that_cannot_be_a_version_fails_the_build_visibly(ori
 # --- Start-up errors never print a password ------------------------------------------------
 
 
+@pytest.mark.slow  # starts manage.py in a subprocess
 @pytest.mark.parametrize(
     "env",
     [

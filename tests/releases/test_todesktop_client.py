@@ -81,6 +81,7 @@ def test_a_client_error_other_than_404_is_not_retried(origin):
     assert len(origin.requested(name)) == 1
 
 
+@pytest.mark.slow  # starts the fake ToDesktop origin
 def test_a_dropped_body_is_resumed_with_a_range_request(settings):
     build = FakeBuild(size=1024 * 1024)
     origin = start_origin(build)

@@ -235,6 +235,7 @@ def broker_down(staging_queue):
     app._pool, app.amqp._producer_pool = None, None
 
 
+@pytest.mark.slow  # waits out Celery's publish retries to a closed port
 def test_a_broker_outage_marks_the_release_failed_instead_of_answering_500(
     client, webhook_settings, broker_down, django_capture_on_commit_callbacks
 ):
@@ -279,6 +280,7 @@ def test_a_signed_body_nested_too_deep_is_a_400_that_stores_nothing(
     assert row_counts() == NO_ROWS
 
 
+@pytest.mark.slow  # waits out Celery's publish retries to a closed port
 @pytest.mark.django_db(transaction=True)
 def test_the_answer_says_failed_when_queueing_failed(client, webhook_settings, broker_down):
     # transaction=True: the queueing runs on commit, before the answer, as in production.

@@ -49,6 +49,7 @@ def test_it_answers_503_when_a_bucket_does_not_exist_on_s3(client, s3_buckets, s
     assert "NoSuchBucket" in checks["production_bucket"]["error"]
 
 
+@pytest.mark.slow  # runs Django in a subprocess
 def test_it_answers_503_when_the_database_is_down(tmp_path):
     code = (
         "import django; django.setup();"
@@ -117,6 +118,7 @@ def read_only_broker(tmp_path, settings):
         broker.chmod(0o644)
 
 
+@pytest.mark.slow  # prepares the broker file in a subprocess
 def test_a_read_only_sqlite_broker_file_fails(client, fs_buckets, read_only_broker):
     answer = client.get("/healthz")
 
@@ -206,6 +208,7 @@ def silent_server():
     listener.close()
 
 
+@pytest.mark.slow  # waits out the 5 s check timeout six times
 def test_a_broker_that_never_answers_is_a_failed_check_within_the_timeout(
     client, fs_buckets, settings, silent_server
 ):

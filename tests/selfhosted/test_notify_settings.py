@@ -7,6 +7,8 @@ import pytest
 
 from tests.selfhosted.test_settings import start
 
+pytestmark = [pytest.mark.slow]  # each test starts manage.py in a subprocess
+
 CLOUDFLARE = {"CDN_PURGE_BACKEND": "cloudflare", "CDN_PUBLIC_BASE_URLS": "https://u.example.com"}
 
 

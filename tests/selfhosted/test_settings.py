@@ -20,6 +20,7 @@ def start(tmp_path, **env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # starts manage.py in a subprocess
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -92,6 +93,7 @@ def test_a_wrong_value_stops_start_up_with_one_line_naming_it(tmp_path, env, var
     assert lines[0].startswith(f"configuration error: {variable}: ")
 
 
+@pytest.mark.slow  # starts manage.py in a subprocess
 def test_defaults_start_with_sqlite_and_filesystem_buckets_and_keep_the_generated_key(tmp_path):
     code = (
         "from django.conf import settings as s;"
@@ -130,6 +132,7 @@ def test_postgres_comes_from_database_url(tmp_path, settings):
     assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 
+@pytest.mark.slow  # starts manage.py in a subprocess
 def test_the_directories_of_the_sqlite_database_and_broker_are_created_like_data_dir(tmp_path):
     """`DATABASE_URL=sqlite:///<dir>/db.sqlite3` with a directory that does not exist yet."""
     database = tmp_path / "new" / "db" / "db.sqlite3"
@@ -152,6 +155,7 @@ def test_the_directories_of_the_sqlite_database_and_broker_are_created_like_data
     assert broker.parent.is_dir()
 
 
+@pytest.mark.slow  # starts manage.py in a subprocess
 def test_sqlite_is_opened_in_wal_mode_with_a_busy_timeout_and_immediate_transactions(tmp_path):
     code = (
         "from django.db import connection as c; c.ensure_connection();"
@@ -172,6 +176,7 @@ def test_sqlite_is_opened_in_wal_mode_with_a_busy_timeout_and_immediate_transact
     assert done.stdout.split() == ["wal", "2500", "IMMEDIATE"]
 
 
+@pytest.mark.slow  # starts manage.py in a subprocess
 def test_settings_create_no_directory_that_nothing_stores_in(tmp_path):
     """With PostgreSQL, Redis and a key given (a container image's build step, as root), loading
     the settings leaves DATA_DIR alone: a root-owned directory would end up in the volume."""
@@ -184,6 +189,7 @@ def test_settings_create_no_directory_that_nothing_stores_in(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.slow  # starts manage.py in a subprocess
 def test_secure_cookies_and_hsts_follow_the_environment(tmp_path):
     code = (
         "import django; django.setup();"

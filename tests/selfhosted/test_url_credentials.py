@@ -65,6 +65,7 @@ def test_a_password_in_the_download_base_url_is_never_kept_or_shown(
     assert not BuildFile.objects.filter(source_url__contains=PASSWORD).exists()
 
 
+@pytest.mark.slow  # starts manage.py in a subprocess
 def test_every_log_line_is_masked_whichever_library_wrote_it(tmp_path):
     code = (
         "import django, logging; django.setup();"

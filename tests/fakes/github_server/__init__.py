@@ -60,6 +60,8 @@ def start_github_server() -> GitHubServer:
     host, port = httpd.server_address[:2]
     gh = FakeGitHub(host, port)
     httpd.RequestHandlerClass = type("BoundHandler", (Handler,), {"gh": gh})
-    thread = threading.Thread(target=httpd.serve_forever, name="fake-github", daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-github", daemon=True
+    )
     thread.start()
     return GitHubServer(gh=gh, httpd=httpd, thread=thread)
