@@ -19,11 +19,12 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from datasketches import hll_sketch
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest
 
 from adoption.batch import LG_K, Batch
 from adoption.services import adoption_flush, secret_for, secret_period, secret_period_end
@@ -88,10 +89,13 @@ _counter = _Counter()
 os.register_at_fork(after_in_child=_counter.forked)
 
 
-def count_feed(request: HttpRequest, *, path: str, key: str, status: int) -> None:
+def count_feed(meta: Mapping[str, Any], *, path: str, key: str, status: int) -> None:
     """Count one feed answer: a poll of a channel manifest, or a file served (whole or ranged).
-    Versioned and pinned manifests, control files and HEAD requests are not counted."""
-    if not settings.ADOPTION_COUNTING or request.method != "GET" or status not in OK_STATUSES:
+    Versioned and pinned manifests, control files and HEAD requests are not counted. `meta`:
+    the request's WSGI environ (Django's `request.META`)."""
+    if not settings.ADOPTION_COUNTING or status not in OK_STATUSES:
+        return
+    if meta.get("REQUEST_METHOD", "").upper() != "GET":
         return
     now = time.time()
     hour = int(now) // 3600 * 3600
@@ -100,7 +104,7 @@ def count_feed(request: HttpRequest, *, path: str, key: str, status: int) -> Non
         served = SERVED_BUILD_RE.search(name)
         platform = platform_of(path)
         if served is not None and platform is not None:
-            _count_poll(request, hour=hour, build=served[1], platform=platform, now=now)
+            _count_poll(meta, hour=hour, build=served[1], platform=platform, now=now)
         return
     if status == 304:
         return
@@ -110,8 +114,8 @@ def count_feed(request: HttpRequest, *, path: str, key: str, status: int) -> Non
         _counter.batch.add(hour, platform_of_file(name), "", metric, name)
 
 
-def _count_poll(request: HttpRequest, *, hour: int, build: str, platform: str, now: float) -> None:
-    staging_id = request.META.get("HTTP_X_USER_STAGING_ID")
+def _count_poll(meta: Mapping[str, Any], *, hour: int, build: str, platform: str, now: float):
+    staging_id = meta.get("HTTP_X_USER_STAGING_ID")
     digest = None
     if cohort_position(staging_id) is not None:
         period, secret = _counter.secret(now)

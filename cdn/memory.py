@@ -49,9 +49,13 @@ class Memo:
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key: Any, value: Any, *, size: int = 0) -> None:
+    def put(self, key: Any, value: Any, *, size: int = 0, generation: int | None = None) -> None:
+        """Keep `value`; with `generation`, only while the metadata is still that generation
+        (a value computed from older metadata is dropped rather than kept under the new)."""
         with self._lock:
             self._sync()
+            if generation is not None and generation != self._generation:
+                return
             previous = self._entries.pop(key, None)
             if previous is not None:
                 self._bytes -= previous[1]
@@ -60,6 +64,11 @@ class Memo:
             while len(self._entries) > MAX_ENTRIES or self._bytes > MAX_TOTAL_BYTES:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -82,3 +91,16 @@ def memo_for(owner: Any, name: str) -> Memo:
 def objects_memo(bucket: buckets.Bucket) -> Memo:
     """`key → (ObjectInfo, bytes | None)` of immutable production objects."""
     return memo_for(bucket, "objects")
+
+
+def replies_memo(bucket: buckets.Bucket) -> Memo:
+    """Whole feed answers for immutable production objects (cdn/replies.py)."""
+    return memo_for(bucket, "replies")
+
+
+def memos_clear() -> None:
+    """Forget every memo (settings changed: an answer kept may carry the old headers)."""
+    with _memos_lock:
+        memos = [memo for owned in _memos.values() for memo in owned.values()]
+    for memo in memos:
+        memo.clear()

@@ -19,6 +19,7 @@ it last parsed from that bucket, and /healthz says `degraded` until a good copy 
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import ipaddress
@@ -79,6 +80,14 @@ def parse_ip(value: Any) -> IPAddress | None:
     """An address as an object (so `2001:DB8::7` equals `2001:db8::7`), or None if invalid."""
     if not isinstance(value, str):
         return None
+    if len(value) > 64:  # longer than any address: not worth a slot in the cache
+        return _parse_ip_text.__wrapped__(value)
+    return _parse_ip_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ip_text(value: str) -> IPAddress | None:
+    # Every poll parses its client's address, often the same few (a NAT, a proxy): kept.
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
