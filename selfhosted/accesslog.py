@@ -151,6 +151,6 @@ SIMPLE_ATOMS = {
     "T": lambda atoms: atoms._time.seconds,
     "D": _micros,
     "M": lambda atoms: atoms._time.seconds * 1000 + int(atoms._time.microseconds / 1000),
-    "L": lambda atoms: "%d.%06d" % (atoms._time.seconds, atoms._time.microseconds),
+    "L": lambda atoms: f"{atoms._time.seconds:d}.{atoms._time.microseconds:06d}",
     "p": lambda atoms: f"<{os.getpid()}>",
 }
