@@ -10,7 +10,7 @@ kept receiving bytes and each probe's p50/p99/max and failures.
 
     .venv/bin/python bench/slow_clients.py [--clients 300] [--rate 65536] [--seconds 40]
 
-tests/test_slow_clients.py runs the same with a smaller N.
+tests/project/test_slow_clients.py runs the same with a smaller N.
 """
 
 from __future__ import annotations
