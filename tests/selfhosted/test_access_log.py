@@ -14,7 +14,7 @@ from gunicorn.config import Config
 
 from selfhosted.accesslog import AccessLogger
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 FORMATS = [
     Config().access_log_format,  # gunicorn's default: h l u t "r" s b "f" "a"
