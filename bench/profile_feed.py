@@ -39,6 +39,7 @@ def setup(data_dir: Path) -> None:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         CACHE_URL="locmemcache://",
         LOG_LEVEL="WARNING",
+        ADOPTION_COUNTING="false",
         DEBUG="false",
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "selfhosted.settings")
@@ -136,9 +137,20 @@ def main() -> None:
         settings.PRODUCTION_BUCKET = BUCKET
         prepare_small(data_dir)
         prepare_downloads(bucket_dir)
+        from adoption.counting import flush_now
         from selfhosted.wsgi import application as app
 
         profile(app, "latest-mac.yml (rules)", "/update/latest-mac.yml", args.requests, args.top)
+        # The same polls with an install id, adoption counting off and then on (README: Adoption).
+        install = {"HTTP_X_USER_STAGING_ID": "3b0c6b52-1d7e-4e8a-9c41-00004ccccccc"}
+        settings.ADOPTION_COUNTING = False
+        profile(app, "latest-mac.yml with an install id, counting off", "/update/latest-mac.yml",
+                args.requests, args.top, **install)  # fmt: skip
+        settings.ADOPTION_COUNTING = True
+        flush_now()  # the counting module's first use: its lazy state, before the measurement
+        profile(app, "latest-mac.yml with an install id, counting on", "/update/latest-mac.yml",
+                args.requests, args.top, **install)  # fmt: skip
+        settings.ADOPTION_COUNTING = False
         profile(app, "/download/mac (Safari)", "/download/mac", args.requests, args.top,
                 HTTP_USER_AGENT=SAFARI)  # fmt: skip
         write_builds(bucket_dir, 100_000)
