@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import ipaddress
-import json
 import logging
 import threading
 import time
@@ -34,7 +33,15 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import (
+    BUILDS_FILE,
+    KIND_NAMES,
+    KINDS,
+    RELEASES_FILE,
+    ControlFileInvalid,
+    control_parse,
+    control_read,
+)
 from releases.integrations import buckets
 
 logger = logging.getLogger(__name__)
@@ -168,23 +175,15 @@ def _index_builds(builds: list) -> tuple[tuple[dict, ...], dict[str, str], froze
     return entries, by_version, frozenset(entry["id"] for entry in entries)
 
 
-def _read_raw(bucket: buckets.Bucket, key: str) -> bytes | None:
-    try:
-        return bucket.read_bytes(key)
-    except buckets.ObjectNotFound:
-        return None
-
-
-def _parse_json(raw: bytes | None, key: str, kind: type) -> tuple[Any, str | None]:
+def _parse_json(raw: bytes | None, key: str) -> tuple[Any, str | None]:
     if raw is None:
         return None, f"{key}: missing"
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None, f"{key}: invalid JSON"
-    if not isinstance(data, kind):
-        return None, f"{key}: not a JSON {'array' if kind is list else 'object'}"
-    return data, None
+        return control_parse(key, raw), None
+    except ControlFileInvalid as exc:
+        if exc.not_json:
+            return None, f"{key}: invalid JSON"
+        return None, f"{key}: not a JSON {KIND_NAMES[KINDS[key]]}"
 
 
 def metadata_build(
@@ -208,15 +207,15 @@ def metadata_build(
 
 
 def _metadata_parse(raw_builds: bytes | None, raw_releases: bytes | None) -> ProductionMetadata:
-    builds, builds_error = _parse_json(raw_builds, BUILDS_FILE, list)
-    releases, releases_error = _parse_json(raw_releases, RELEASES_FILE, dict)
+    builds, builds_error = _parse_json(raw_builds, BUILDS_FILE)
+    releases, releases_error = _parse_json(raw_releases, RELEASES_FILE)
     errors = tuple(error for error in (builds_error, releases_error) if error)
     return metadata_build(builds=builds, releases=releases, errors=errors)
 
 
 def metadata_load(*, bucket: buckets.Bucket) -> ProductionMetadata:
     """Read and index both files (a missing or corrupt file is an error, never an exception)."""
-    return _metadata_parse(_read_raw(bucket, BUILDS_FILE), _read_raw(bucket, RELEASES_FILE))
+    return _metadata_parse(control_read(bucket, BUILDS_FILE), control_read(bucket, RELEASES_FILE))
 
 
 class _Cache:
@@ -251,7 +250,7 @@ def _validators(bucket: buckets.Bucket) -> tuple:
 
 
 def _reload(bucket: buckets.Bucket, *, unless_digest: str | None = None) -> None:
-    raws = (_read_raw(bucket, BUILDS_FILE), _read_raw(bucket, RELEASES_FILE))
+    raws = (control_read(bucket, BUILDS_FILE), control_read(bucket, RELEASES_FILE))
     digest = hashlib.sha256(b"\0".join(raw or b"-" for raw in raws)).hexdigest()
     # Parsing 100,000 builds holds the GIL for ~0.1 s: skip it when the bytes did not change.
     if digest != unless_digest:
@@ -274,8 +273,8 @@ def _parse_keeping_last_good(
     parsed: dict[str, Any] = {}
     errors: list[str] = []
     stale: list[str] = []
-    for key, raw, kind in ((BUILDS_FILE, raw_builds, list), (RELEASES_FILE, raw_releases, dict)):
-        data, error = _parse_json(raw, key, kind)
+    for key, raw in ((BUILDS_FILE, raw_builds), (RELEASES_FILE, raw_releases)):
+        data, error = _parse_json(raw, key)
         if error is None:
             _cache.last_good[key] = data
         elif raw is not None and key in _cache.last_good:

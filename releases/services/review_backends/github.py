@@ -22,7 +22,7 @@ from functools import partial
 
 from django.db import connection, transaction
 
-from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import BUILDS_FILE, RELEASES_FILE, control_bytes
 from releases.integrations import github
 from releases.models import Build, ReleaseRequest, ReleaseState, RolloutHalt
 from releases.services import lifecycle, release_files
@@ -92,7 +92,7 @@ class GitHubReview(ReviewBackend):
         except github.GitHubError as exc:
             raise DesiredStateError(f"cannot read the default branch: {exc}") from exc
         return DesiredState(
-            builds_json=builds.text.encode() if builds else b"[]\n",
+            builds_json=builds.text.encode() if builds else control_bytes([]),
             releases_json=releases.text.encode() if releases else None,
             source=f"default branch {branch} at {sha[:12]}",
         )
