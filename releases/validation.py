@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+# An app or build id, defined once: the webhook, desktop-builds.json (releases.control_files),
+# the admin's adoption page and the ids in staged file names (ownership) all use it.
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Webhook bodies nest a few levels (GitHub's about ten). A limit far below Python's recursion
 # limit means nothing later (validation, json.dumps into the database) can hit a RecursionError.

@@ -140,11 +140,22 @@ def check_key(key: str) -> str:
         encoded = key.encode("utf-8")  # a lone surrogate cannot be stored anywhere
     except UnicodeEncodeError:
         raise InvalidKey(f"invalid key {key!r}") from None
-    # S3 keys stop at 1,024 bytes and file names at 255 bytes: refuse early and uniformly
-    # rather than fail differently on each backend.
-    if len(encoded) > MAX_KEY_BYTES or any(len(p) > MAX_NAME_BYTES for p in encoded.split(b"/")):
+    if not key_storable(key):
         raise InvalidKey(f"key too long ({len(encoded)} bytes)")
     return key
+
+
+def key_storable(key: str) -> bool:
+    """Whether any backend can hold `key`'s bytes: valid UTF-8 (no lone surrogate), at most
+    `MAX_KEY_BYTES` and `MAX_NAME_BYTES` per segment. S3 keys stop at 1,024 bytes and file names
+    at 255 bytes: such keys are refused early and uniformly rather than failing differently on
+    each backend."""
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    parts = encoded.split(b"/")
+    return len(encoded) <= MAX_KEY_BYTES and all(len(part) <= MAX_NAME_BYTES for part in parts)
 
 
 class Bucket:
