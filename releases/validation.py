@@ -49,11 +49,15 @@ def _identifier(value: str) -> str:
     return value
 
 
-def _timestamp(value: str) -> str:
+def _moment(value: str) -> datetime:
     try:
-        datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise PydanticCustomError("timestamp", "must be an ISO-8601 date and time")
+
+
+def _timestamp(value: str) -> str:
+    _moment(value)
     return value
 
 
@@ -73,11 +77,7 @@ def _url(value: str) -> str:
 
 
 def _aware_timestamp(value: str) -> str:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise PydanticCustomError("timestamp", "must be an ISO-8601 date and time")
-    if moment.tzinfo is None:
+    if _moment(value).tzinfo is None:
         raise PydanticCustomError("timestamp_zone", "must give its time zone (e.g. Z or +02:00)")
     return value
 
