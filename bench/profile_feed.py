@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import BUCKET, prepare_downloads, prepare_small, write_builds  # noqa: E402
 
 SAFARI = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
@@ -129,9 +130,6 @@ def main() -> None:
 
         django.setup()
         from django.core.management import call_command
-
-        from bench.downloads import prepare_downloads
-        from bench.feed import BUCKET, prepare_small, write_builds
 
         call_command("migrate", verbosity=0)
         bucket_dir = data_dir / "buckets" / BUCKET

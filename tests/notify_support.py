@@ -95,7 +95,7 @@ def verified(caught: Caught, secret: str = WEBHOOK_SECRET) -> dict:
 def eager_retries():
     """Eager tasks that retry at once, as a worker does once the backoff has passed: Celery re-runs
     an eager task's retries only when its errors are not propagated to the caller (the backoff
-    itself is exercised by the real-worker test, tests/test_notify_worker.py)."""
+    itself is exercised by the real-worker test, tests/releases/test_notify_worker.py)."""
     from selfhosted.celery import app
 
     propagates = app.conf.task_eager_propagates

@@ -4,7 +4,7 @@ Every change is a named step: the states it may start from, the state it ends in
 sets on the way. A step is one conditional UPDATE (`… WHERE pk = %s AND status IN (from)`): its
 row count says whether this caller won, so two workers, or two managers clicking at once, never
 both take it. The step's audit event is appended in the same transaction, so whoever reads the
-new state also finds its event. `tests/test_lifecycle.py` checks that nothing else writes
+new state also finds its event. `tests/releases/test_lifecycle.py` checks that nothing else writes
 either column, and that the table below (copied into the README) matches the steps.
 
 Staging holds a lease on the build (`lease_holder`, `lease_renewed_at`): the run renews it while

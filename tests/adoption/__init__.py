@@ -1,0 +1,1 @@
+"""Tests of adoption/: the adoption counts and their admin page."""

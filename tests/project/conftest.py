@@ -1,0 +1,1 @@
+"""Fixtures for tests/project/; the ones every package uses are in tests/conftest.py."""

@@ -1,0 +1,1 @@
+"""Fixtures for tests/releases/; the ones every package uses are in tests/conftest.py."""
