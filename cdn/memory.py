@@ -5,8 +5,8 @@ Build <id>.exe`) or a version never change once promoted, so their validators, a
 the small ones (manifests), are kept here: a hot feed request or download link then costs no
 bucket round trip at all. The memo is bounded (entries and bytes, least recently used out) and
 emptied whenever production's `desktop-*.json` changes (`cdn.metadata.metadata_generation`:
-a promotion in this process, or the ≤ 1/s ETag check seeing another process's promotion), so
-a withdrawn or re-promoted name is read again from the bucket.
+a promotion in this process, or the ETag check every `FEED_METADATA_CHECK_SECONDS` seeing
+another process's promotion), so a withdrawn or re-promoted name is read again from the bucket.
 """
 
 from __future__ import annotations
@@ -77,6 +77,12 @@ def memo_for(owner: Any, name: str) -> Memo:
         if memo is None:
             memo = memos[name] = Memo()
         return memo
+
+
+def memos_reset() -> None:
+    """Drop every memo of this process (`selfhosted.caches.caches_reset`)."""
+    with _memos_lock:
+        _memos.clear()
 
 
 def objects_memo(bucket: buckets.Bucket) -> Memo:

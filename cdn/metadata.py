@@ -5,8 +5,9 @@ the released builds by version and pre-parses the redirection rules; a request o
 look-ups and walks the (short) rule list.
 
 Freshness across processes (several gunicorn workers; promotion runs in a Celery worker):
-- at most every `CHECK_INTERVAL_SECONDS` a process compares the validators (ETag) of both
-  objects and a version stamp in the Django cache with what it loaded; a change reloads;
+- at most every `FEED_METADATA_CHECK_SECONDS` (1 by default) a process compares the validators
+  (ETag) of both objects and a version stamp in the Django cache with what it loaded; a change
+  reloads;
 - `metadata_invalidate()` (called by promotion after it writes the files) bumps the stamp and
   drops this process's copy at once;
 - every `FEED_METADATA_TTL_SECONDS` the bytes are re-read whatever the validators say (a safety
@@ -47,8 +48,6 @@ from releases.integrations import buckets
 logger = logging.getLogger(__name__)
 
 STAMP_CACHE_KEY = "cdn:metadata-stamp"
-# How stale a process may be after another process promoted (one HEAD per object per second).
-CHECK_INTERVAL_SECONDS = 1.0
 PLATFORMS = frozenset({"windows", "mac", "linux"})
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -315,12 +314,14 @@ def metadata_get() -> ProductionMetadata:
     """The current metadata: a memory read, plus a cheap validator check once per interval."""
     now = time.monotonic()
     snapshot = _cache.snapshot
-    if snapshot is not None and now - _cache.checked_at < CHECK_INTERVAL_SECONDS:
+    # How stale a process may be after another process promoted (one HEAD per object per check).
+    interval = settings.FEED_METADATA_CHECK_SECONDS
+    if snapshot is not None and now - _cache.checked_at < interval:
         return snapshot
     # One thread refreshes; the others keep answering from the copy they have.
     if _cache.lock.acquire(blocking=snapshot is None):
         try:
-            if _cache.snapshot is None or now - _cache.checked_at >= CHECK_INTERVAL_SECONDS:
+            if _cache.snapshot is None or now - _cache.checked_at >= interval:
                 _refresh(now)
         finally:
             _cache.lock.release()
@@ -331,7 +332,7 @@ def metadata_invalidate() -> None:
     """Promotion wrote new production JSON: every process reloads on its next check."""
     try:
         cache.set(STAMP_CACHE_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception as exc:  # the ETag check still notices the change within a second
+    except Exception as exc:  # the ETag check still notices the change at its next check
         logger.warning("could not bump the feed metadata stamp: %s", exc)
     with _cache.lock:
         _cache.snapshot = None
@@ -339,6 +340,18 @@ def metadata_invalidate() -> None:
         _cache.digest = ""
         _cache.checked_at = 0.0
         _cache.generation += 1
+
+
+def metadata_reset() -> None:
+    """Forget everything this process loaded, the last good copies included: a process that
+    has just started (unlike `metadata_invalidate`, nothing changes for the other processes)."""
+    with _cache.lock:
+        _cache.snapshot = None
+        _cache.validators = ()
+        _cache.digest = ""
+        _cache.loaded_at = _cache.checked_at = 0.0
+        _cache.last_good, _cache.last_good_bucket = {}, None
+        _cache.generation += 1  # the memos keyed on it start empty too
 
 
 def metadata_health() -> str | None:

@@ -96,6 +96,12 @@ _manifests: weakref.WeakKeyDictionary[Bucket, dict[str, tuple[str, dict]]] = (
 _manifests_lock = threading.Lock()
 
 
+def manifests_reset() -> None:
+    """Drop every parsed manifest of this process (`selfhosted.caches.caches_reset`)."""
+    with _manifests_lock:
+        _manifests.clear()
+
+
 def manifest_read(*, bucket: Bucket, key: str) -> dict[str, Any] | None:
     """The parsed manifest at `key`, from memory while its ETag is unchanged; None if absent."""
     info = _head(bucket, key)

@@ -36,8 +36,8 @@ ALLOWED = {
     ("adoption/counting.py", "_in_os_thread", "gevent"): GEVENT_ONLY,
     ("selfhosted/gunicorn.conf.py", "post_request", "gevent"): GEVENT_ONLY,
     ("selfhosted/gunicorn.conf.py", "post_worker_init", "selfhosted.green"): GEVENT_ONLY,
-    ("releases/integrations/buckets.py", "_s3_storage", "botocore.config"): S3_ONLY,
-    ("releases/integrations/buckets.py", "_s3_storage", "storages.backends.s3"): S3_ONLY,
+    ("releases/integrations/buckets.py", "_s3_bucket", "botocore.config"): S3_ONLY,
+    ("releases/integrations/buckets.py", "_s3_bucket", "storages.backends.s3"): S3_ONLY,
     ("releases/integrations/buckets.py", "copy_from", "boto3.s3.transfer"): S3_ONLY,
     ("releases/integrations/buckets.py", "_s3_errors", "botocore.exceptions"): S3_ONLY,
 }
