@@ -32,8 +32,11 @@ SAFARI = (
 
 
 def setup(data_dir: Path) -> None:
+    from bench.feed import BUCKET
+
     os.environ.update(
         DATA_DIR=str(data_dir),
+        PRODUCTION_BUCKET=BUCKET,  # before Django loads: the buckets come from STORAGES
         DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}",
         STORAGE_BACKEND="filesystem",
         ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -131,12 +134,10 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         bucket_dir = data_dir / "buckets" / BUCKET
-        os.environ["PRODUCTION_BUCKET"] = BUCKET
-        from django.conf import settings
-
-        settings.PRODUCTION_BUCKET = BUCKET
         prepare_small(data_dir)
         prepare_downloads(bucket_dir)
+        from django.conf import settings
+
         from adoption.counting import flush_now
         from selfhosted.wsgi import application as app
 

@@ -5,8 +5,8 @@ Build <id>.exe`) or a version never change once promoted, so their validators, a
 the small ones (manifests), are kept here: a hot feed request or download link then costs no
 bucket round trip at all. The memo is bounded (entries and bytes, least recently used out) and
 emptied whenever production's `desktop-*.json` changes (`cdn.metadata.metadata_generation`:
-a promotion in this process, or the ≤ 1/s ETag check seeing another process's promotion), so
-a withdrawn or re-promoted name is read again from the bucket.
+a promotion in this process, or the ETag check every `FEED_METADATA_CHECK_SECONDS` seeing
+another process's promotion), so a withdrawn or re-promoted name is read again from the bucket.
 """
 
 from __future__ import annotations
@@ -65,11 +65,6 @@ class Memo:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -88,6 +83,12 @@ def memo_for(owner: Any, name: str) -> Memo:
         return memo
 
 
+def memos_reset() -> None:
+    """Drop every memo of this process (`selfhosted.caches.caches_reset`)."""
+    with _memos_lock:
+        _memos.clear()
+
+
 def objects_memo(bucket: buckets.Bucket) -> Memo:
     """`key → (ObjectInfo, bytes | None)` of immutable production objects."""
     return memo_for(bucket, "objects")
@@ -96,11 +97,3 @@ def objects_memo(bucket: buckets.Bucket) -> Memo:
 def replies_memo(bucket: buckets.Bucket) -> Memo:
     """Whole feed answers for immutable production objects (cdn/replies.py)."""
     return memo_for(bucket, "replies")
-
-
-def memos_clear() -> None:
-    """Forget every memo (settings changed: an answer kept may carry the old headers)."""
-    with _memos_lock:
-        memos = [memo for owned in _memos.values() for memo in owned.values()]
-    for memo in memos:
-        memo.clear()

@@ -36,7 +36,7 @@ from django.http import HttpResponse
 from django.http.request import split_domain_port
 
 from adoption.counting import count_feed
-from cdn.memory import memos_clear, replies_memo
+from cdn.memory import memos_reset, replies_memo
 from cdn.metadata import metadata_generation
 from cdn.serving import PRECONDITION_HEADERS, immutable_key
 from cdn.views import FEED_KEY, feed_key, raw_path_is_valid
@@ -132,4 +132,4 @@ def remember(environ: dict[str, Any], response: HttpResponse) -> None:
 
 @receiver(setting_changed)
 def _settings_changed(**kwargs) -> None:
-    memos_clear()  # a kept answer carries the headers of the settings it was made with
+    memos_reset()  # a kept answer carries the headers of the settings it was made with

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from cdn.metadata import metadata_invalidate
 from releases.integrations import buckets
 from tests.downloads_support import FILES, LATEST, OLD, UA, UNRELEASED, body_of, production_write
 
@@ -16,7 +15,6 @@ from tests.downloads_support import FILES, LATEST, OLD, UA, UNRELEASED, body_of,
 @pytest.fixture
 def production_data(fs_buckets):
     production_write(buckets.production(role="promoter"))
-    metadata_invalidate()  # what promotion calls after writing desktop-*.json
 
 
 def get(client, url: str, ua: str | None, **headers):

@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 import pytest
 
-from cdn.metadata import metadata_invalidate
 from releases.integrations import buckets
 from tests.downloads_support import FILES, UA, body_of, production_write
 
@@ -20,7 +19,6 @@ DMG = FILES["mac-dmg-universal"]
 @pytest.fixture
 def production_data(fs_buckets):
     production_write(buckets.production(role="promoter"))
-    metadata_invalidate()
 
 
 def content(response) -> bytes:
