@@ -177,6 +177,11 @@ def count_link(*, platform: str, artifact: str) -> None:
         _counter.batch.add(hour, platform, "", "link_hit", artifact)
 
 
+def pending_polls() -> int:
+    """How many polls wait for the flusher in this process."""
+    return len(_counter.polls)
+
+
 def discard_pending() -> None:
     """Forget what this process counted since its last flush."""
     _counter.polls.clear()
