@@ -32,8 +32,6 @@ SAFARI = (
 
 
 def setup(data_dir: Path) -> None:
-    from bench.feed import BUCKET
-
     os.environ.update(
         DATA_DIR=str(data_dir),
         PRODUCTION_BUCKET=BUCKET,  # before Django loads: the buckets come from STORAGES
