@@ -1,17 +1,22 @@
 """Counting feed and download traffic in memory, flushed in batches (README: Adoption).
 
-The feed calls `count_feed` once per request and the download links `count_link`: each does a
-few dict updates under a lock (and, for a poll with a staging id, one keyed hash and one
-HyperLogLog update), never any I/O. A daemon thread per process hands the batch to
-`adoption.services.adoption_flush` every `ADOPTION_FLUSH_SECONDS`, and once more at exit.
+The feed calls `count_feed` once per request and the download links `count_link`: a poll is
+appended to a queue (no lock, no hashing on the request's path); a download a dict update under
+a lock; never any I/O. The flusher folds the queued polls into the batch — counts, and for each
+install id one keyed hash and one HyperLogLog update — before it writes. A daemon thread per
+process hands the batch to `adoption.services.adoption_flush` every `ADOPTION_FLUSH_SECONDS`,
+and once more at exit.
 
 The staging id is hashed with the current period's secret (BLAKE2b, keyed) before it touches
-the sketch; neither it nor the client address is kept anywhere.
+the sketch; neither it nor the client address is written anywhere, and the id stays in this
+process's memory only until the next flush (at most MAX_PENDING_POLLS of them). A poll queued
+just before the secret rotates is hashed with the new one.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import logging
 import os
@@ -19,11 +24,13 @@ import re
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
 
 from datasketches import hll_sketch
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest
 
 from adoption.batch import LG_K, Batch
 from adoption.services import adoption_flush, secret_for, secret_period, secret_period_end
@@ -55,6 +62,9 @@ class _Counter:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.batch = Batch()
+        # Polls not yet folded into the batch: (hour, platform, build, staging id or None).
+        # deque.append and popleft are atomic, so a request appends without taking the lock.
+        self.polls: deque[tuple[int, str, str, str | None]] = deque()
         self.current: tuple[int, bytes] = (0, b"")  # (period, key)
         self.current_until = 0.0  # when the current period ends (epoch seconds)
         self.started = False
@@ -63,6 +73,7 @@ class _Counter:
         # gunicorn forks its workers after importing the app: each counts and flushes alone.
         self.lock = threading.Lock()
         self.batch = Batch()
+        self.polls = deque()
         self.started = False
 
     def ensure_flusher(self) -> None:
@@ -78,7 +89,34 @@ class _Counter:
             self.current_until = secret_period_end(period)
         return self.current
 
+    def fold(self) -> None:
+        """Move the pending polls into the batch: count each, and hash each install id with
+        the period's secret into its hour's sketch (the id itself goes no further)."""
+        polls = self.polls
+        pending = len(polls)
+        if not pending:
+            return
+        period, secret = self.secret(time.time())
+        with self.lock:
+            batch = self.batch
+            if batch.period != period:
+                batch.sketches.clear()  # a rotation mid-batch: the old period's few are dropped
+                batch.period = period
+            counts, sketches = batch.counts, batch.sketches
+            for _ in range(pending):
+                hour, platform, build, staging_id = polls.popleft()
+                key = (hour, platform, build, "poll", "")
+                counts[key] = counts.get(key, 0) + 1
+                if staging_id is None or cohort_position(staging_id) is None:
+                    continue
+                keyed = hashlib.blake2b(staging_id.lower().encode(), key=secret, digest_size=8)
+                sketch = sketches.get(key[:3])
+                if sketch is None:
+                    sketch = sketches[key[:3]] = hll_sketch(LG_K)
+                sketch.update(int.from_bytes(keyed.digest(), "big", signed=True))  # int64
+
     def take(self) -> Batch:
+        self.fold()
         with self.lock:
             batch, self.batch = self.batch, Batch()
         return batch
@@ -86,21 +124,29 @@ class _Counter:
 
 _counter = _Counter()
 os.register_at_fork(after_in_child=_counter.forked)
+# Polls waiting for the flusher beyond this are folded by the request that adds one, so memory
+# stays bounded whatever the flush interval and the traffic.
+MAX_PENDING_POLLS = 50_000
 
 
-def count_feed(request: HttpRequest, *, path: str, key: str, status: int) -> None:
+def count_feed(meta: Mapping[str, Any], *, path: str, key: str, status: int) -> None:
     """Count one feed answer: a poll of a channel manifest, or a file served (whole or ranged).
-    Versioned and pinned manifests, control files and HEAD requests are not counted."""
-    if not settings.ADOPTION_COUNTING or request.method != "GET" or status not in OK_STATUSES:
+    Versioned and pinned manifests, control files and HEAD requests are not counted. `meta`:
+    the request's WSGI environ (Django's `request.META`)."""
+    if not settings.ADOPTION_COUNTING or status not in OK_STATUSES:
         return
-    now = time.time()
-    hour = int(now) // 3600 * 3600
+    if meta.get("REQUEST_METHOD", "").upper() != "GET":
+        return
+    hour = int(time.time()) // 3600 * 3600
     name = key.rsplit("/", 1)[-1]
     if name.endswith((".yml", ".json")):
-        served = SERVED_BUILD_RE.search(name)
-        platform = platform_of(path)
-        if served is not None and platform is not None:
-            _count_poll(request, hour=hour, build=served[1], platform=platform, now=now)
+        target = _poll_target(path, name)
+        if target is not None:
+            staging_id = meta.get("HTTP_X_USER_STAGING_ID")
+            _counter.polls.append((hour, *target, staging_id))
+            _counter.ensure_flusher()
+            if len(_counter.polls) > MAX_PENDING_POLLS:
+                _counter.fold()
         return
     if status == 304:
         return
@@ -110,25 +156,15 @@ def count_feed(request: HttpRequest, *, path: str, key: str, status: int) -> Non
         _counter.batch.add(hour, platform_of_file(name), "", metric, name)
 
 
-def _count_poll(request: HttpRequest, *, hour: int, build: str, platform: str, now: float) -> None:
-    staging_id = request.META.get("HTTP_X_USER_STAGING_ID")
-    digest = None
-    if cohort_position(staging_id) is not None:
-        period, secret = _counter.secret(now)
-        keyed = hashlib.blake2b(staging_id.lower().encode(), key=secret, digest_size=8)
-        digest = int.from_bytes(keyed.digest(), "big", signed=True)  # the sketch takes int64
-    with _counter.lock:
-        _counter.ensure_flusher()
-        batch = _counter.batch
-        batch.add(hour, platform, build, "poll")
-        if digest is not None:
-            if batch.period != period:
-                batch.sketches.clear()  # a rotation mid-batch: the old period's few are dropped
-                batch.period = period
-            sketch = batch.sketches.get((hour, platform, build))
-            if sketch is None:
-                sketch = batch.sketches[(hour, platform, build)] = hll_sketch(LG_K)
-            sketch.update(digest)
+@functools.lru_cache(maxsize=1024)
+def _poll_target(path: str, name: str) -> tuple[str, str] | None:
+    """(platform, build) of a poll of channel manifest `path` answered by manifest `name`; None
+    for a versioned or pinned manifest, or a name without a build id. The few hot pairs are kept."""
+    served = SERVED_BUILD_RE.search(name)
+    platform = platform_of(path)
+    if served is None or platform is None:
+        return None
+    return platform, served[1]
 
 
 def count_link(*, platform: str, artifact: str) -> None:
@@ -141,8 +177,14 @@ def count_link(*, platform: str, artifact: str) -> None:
         _counter.batch.add(hour, platform, "", "link_hit", artifact)
 
 
+def pending_polls() -> int:
+    """How many polls wait for the flusher in this process."""
+    return len(_counter.polls)
+
+
 def discard_pending() -> None:
     """Forget what this process counted since its last flush."""
+    _counter.polls.clear()
     _counter.take()
 
 

@@ -17,73 +17,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BUCKET = "desktop-app-distributables"
-CONNECTIONS = 64
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import (  # noqa: E402
+    BUCKET,
+    ROOT,
+    ensure_tools,
+    free_port,
+    prepare_downloads,
+    prepare_small,
+    print_setup,
+    row,
+    run_download_cases,
+    start_gunicorn,
+    start_nginx,
+    wait_for,
+    write_builds,
+    wrk,
+)
+
 GIB = 1024**3
-
-
-def ensure_tools() -> None:
-    missing = [tool for tool in ("nginx", "wrk", "curl") if not shutil.which(tool)]
-    if missing:
-        print(f"installing {' '.join(missing)} with apt-get …", flush=True)
-        subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"{process.args[0]} exited with {process.returncode}")
-        if subprocess.run(["curl", "-sf", "-o", "/dev/null", url]).returncode == 0:
-            return
-        time.sleep(0.2)
-    sys.exit(f"{url} did not answer within 60 s")
-
-
-def write_builds(bucket_dir: Path, count: int) -> None:
-    builds = [
-        {"id": f"b{i:07d}", "version": f"{i // 10000}.{i // 100 % 100}.{i % 100}",
-         "createdAt": "2025-01-01T00:00:00.000Z", "isReleased": True}
-        for i in range(count)
-    ]  # fmt: skip
-    # Last in the list: the original's linear search paid the most for it.
-    last = {"id": "bmain", "version": "42.0.0", "createdAt": "2025-06-01", "isReleased": True}
-    builds.append(last)
-    (bucket_dir / "desktop-builds.json").write_text(json.dumps(builds))
-
-
-def prepare_small(data_dir: Path) -> Path:
-    """The manifests and both control files (10 builds)."""
-    bucket_dir = data_dir / "buckets" / BUCKET
-    bucket_dir.mkdir(parents=True, exist_ok=True)
-    yml = b"version: 42.0.0\nfiles:\n  - url: App-42.0.0-mac.zip\n    sha512: x\n    size: 1\n"
-    (bucket_dir / "latest-mac-build-bmain.yml").write_bytes(yml * 4)
-    rules = [
-        {"rule": "buildByIp", "buildId": "bother", "ipList": [f"198.51.100.{i}" for i in range(9)]},
-        {"rule": "buildByPlatform", "buildId": "bmain", "platforms": ["mac"]},
-        {"rule": "appByIp", "appId": "x", "ipList": ["203.0.113.1"]},
-    ]  # fmt: skip
-    releases = {"latestReleaseBuildId": "bmain", "releaseRedirections": rules}
-    (bucket_dir / "desktop-releases.json").write_text(json.dumps(releases))
-    write_builds(bucket_dir, 10)
-    return bucket_dir
 
 
 def prepare(data_dir: Path) -> Path:
@@ -93,82 +52,6 @@ def prepare(data_dir: Path) -> Path:
         for _ in range(GIB // len(block)):
             handle.write(block)
     return bucket_dir
-
-
-def start_gunicorn(
-    data_dir: Path, port: int, app: str = "selfhosted.wsgi", **extra_env: str
-) -> subprocess.Popen:
-    """gunicorn with `make run`'s own settings (selfhosted/gunicorn.conf.py: workers, worker
-    class, reuse_port, keep-alive and the access log, written to a file here)."""
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite3'}",
-        "STORAGE_BACKEND": "filesystem",
-        "PRODUCTION_BUCKET": BUCKET,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "CACHE_URL": "locmemcache://",
-        "LOG_LEVEL": "WARNING",
-        "DEBUG": "false",
-        "ADOPTION_COUNTING": "false",
-        "PORT": str(port),
-        "BIND_ADDRESS": "127.0.0.1",
-        **extra_env,
-    }
-    env.pop("GUNICORN_CMD_ARGS", None)
-    command = [sys.executable, "-m", "gunicorn", "-c", "selfhosted/gunicorn.conf.py", app]
-    log = open(data_dir / "access.log", "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log)
-
-
-def start_nginx(data_dir: Path, bucket_dir: Path, port: int) -> subprocess.Popen:
-    conf = data_dir / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 2;
-daemon off;
-pid {data_dir}/nginx.pid;
-error_log {data_dir}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    client_body_temp_path {data_dir}/nginx-tmp;
-    proxy_temp_path {data_dir}/nginx-tmp;
-    fastcgi_temp_path {data_dir}/nginx-tmp;
-    uwsgi_temp_path {data_dir}/nginx-tmp;
-    scgi_temp_path {data_dir}/nginx-tmp;
-    default_type application/octet-stream;
-    server {{
-        listen 127.0.0.1:{port};
-        root {bucket_dir};
-    }}
-}}
-""")
-    return subprocess.Popen(["nginx", "-c", str(conf), "-p", str(data_dir)])
-
-
-def wrk(url: str, duration: int, headers: tuple[str, ...] = ()) -> dict:
-    given = [part for header in headers for part in ("-H", header)]
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", *given, url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    timeouts = re.search(r"timeout (\d+)", out)
-
-    def pct(label: str) -> float:
-        value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    return {
-        "rps": rps,
-        "p50": pct("50"),
-        "p99": pct("99"),
-        "errors": sum(int(m.group(1)) for m in (errors, timeouts) if m),  # non-2xx + timeouts
-    }
 
 
 def download_mbps(url: str, runs: int = 3) -> float:
@@ -183,13 +66,6 @@ def download_mbps(url: str, runs: int = 3) -> float:
             sys.exit(f"{url}: downloaded {size} bytes, expected {GIB}")
         best = max(best, size / seconds / 1e6)
     return best
-
-
-def row(name: str, ours: dict, nginx: dict) -> None:
-    ratio = ours["rps"] / nginx["rps"]
-    mine = f"{ours['rps']:>7.0f} req/s p50 {ours['p50']:>5.2f} ms p99 {ours['p99']:>6.2f} ms"
-    theirs = f"{nginx['rps']:>7.0f} req/s p50 {nginx['p50']:>5.2f} ms p99 {nginx['p99']:>5.2f} ms"
-    print(f"{name:<34} {mine} errors {ours['errors']} | nginx {theirs} ({ratio:.2f}×)", flush=True)
 
 
 def main() -> None:
@@ -215,9 +91,7 @@ def main() -> None:
         try:
             wait_for(f"{ours_url}/update/my-ip", app)
             wait_for(f"{nginx_url}/desktop-builds.json", nginx)
-            setup = "gunicorn -c selfhosted/gunicorn.conf.py (make run's settings, access log on)"
-            print(f"{setup}, wrk -c{CONNECTIONS}, {args.duration}s per case, "
-                  f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+            print_setup(args.duration)
             run_cases(ours_url, nginx_url, bucket_dir, args.duration)
             run_downloads(ours_url, nginx_url, bucket_dir, args.duration)
             app.terminate()
@@ -231,12 +105,12 @@ def main() -> None:
         run_adoption(data_dir, args)
 
 
-STAGING_HEADER = "x-user-staging-id: 3b0c6b52-1d7e-4e8a-9c41-00004ccccccc"
+STAGING_HEADER = {"x-user-staging-id": "3b0c6b52-1d7e-4e8a-9c41-00004ccccccc"}
 
 
 def run_adoption(data_dir: Path, args) -> None:
-    """The feed with adoption counting off and on, in turns (off, on, on, off) so that a drift
-    of the machine's load hits both alike; a 25% rollout rule is evaluated on every poll."""
+    """The feed with adoption counting off and on, in turns (off, on, on, off, off, on) so that a
+    drift of the machine's load hits both alike; a 25% rollout rule is evaluated on every poll."""
     releases = json.loads((data_dir / "buckets" / BUCKET / "desktop-releases.json").read_text())
     rule = {"rule": "buildByPercentage", "buildId": "bmain", "percentage": 25}
     releases["releaseRedirections"].append(rule)
@@ -244,8 +118,8 @@ def run_adoption(data_dir: Path, args) -> None:
     env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING",
            "DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite3'}"}  # fmt: skip
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    best = {"off": [], "on": []}
-    for order in (("off", "on"), ("on", "off")):
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    for order in (("off", "on"), ("on", "off"), ("off", "on")):
         for mode in order:
             port = free_port()
             # The product's flush interval unless the caller sets one (a shorter one adds
@@ -257,20 +131,22 @@ def run_adoption(data_dir: Path, args) -> None:
             try:
                 url = f"http://127.0.0.1:{port}/update/latest-mac.yml"
                 wait_for(url, app)
-                wrk(url, 2, (STAGING_HEADER,))
-                best[mode].append(wrk(url, args.duration, (STAGING_HEADER,)))
+                wrk(url, 2, STAGING_HEADER)
+                runs[mode].append(wrk(url, args.duration, STAGING_HEADER))
             finally:
                 app.terminate()
                 app.wait(timeout=30)
-    off = max(best["off"], key=lambda r: r["rps"])
-    on = max(best["on"], key=lambda r: r["rps"])
-    for mode, result in (("off", off), ("on", on)):
-        print(f"latest-mac.yml, 25% rollout, counting {mode:<3} {result['rps']:>7.0f} req/s "
-              f"p50 {result['p50']:>5.2f} ms p99 {result['p99']:>6.2f} ms "
-              f"errors {result['errors']}", flush=True)  # fmt: skip
+    for mode in ("off", "on"):
+        for result in runs[mode]:
+            print(f"latest-mac.yml, 25% rollout, counting {mode:<3} {result['rps']:>7.0f} req/s "
+                  f"p50 {result['p50']:>5.2f} ms p99 {result['p99']:>6.2f} ms "
+                  f"errors {result['errors']}", flush=True)  # fmt: skip
+    # Each "on" run against the "off" run beside it in time, so a drift of the machine's load
+    # hits both sides of a ratio alike; the median of the three.
+    ratios = sorted(on["rps"] / off["rps"] for off, on in zip(runs["off"], runs["on"], strict=True))
     print(
-        f"adoption counting on keeps {on['rps'] / off['rps']:.1%} of the throughput "
-        "(best of two runs each)",
+        f"adoption counting on keeps {ratios[1]:.1%} of the throughput (median of three "
+        f"side-by-side pairs: {', '.join(f'{ratio:.1%}' for ratio in ratios)})",
         flush=True,
     )
 
@@ -313,12 +189,8 @@ def run_cases(ours: str, nginx: str, bucket_dir: Path, duration: int) -> None:
 
 
 def run_downloads(ours: str, nginx: str, bucket_dir: Path, duration: int) -> None:
-    """The download-link budget of docs/budgets.md in the same run (the cases live in
-    bench/downloads.py)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from bench.downloads import prepare_downloads, run_download_cases
-
+    """The download-link budget of docs/budgets.md in the same run (the cases of
+    bench/downloads.py, in bench/harness.py)."""
     prepare_downloads(bucket_dir)
     run_download_cases(ours, nginx, duration)
 

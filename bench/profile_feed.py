@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import BUCKET, prepare_downloads, prepare_small, write_builds  # noqa: E402
 
 SAFARI = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
@@ -33,11 +34,13 @@ SAFARI = (
 def setup(data_dir: Path) -> None:
     os.environ.update(
         DATA_DIR=str(data_dir),
+        PRODUCTION_BUCKET=BUCKET,  # before Django loads: the buckets come from STORAGES
         DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}",
         STORAGE_BACKEND="filesystem",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         CACHE_URL="locmemcache://",
         LOG_LEVEL="WARNING",
+        ADOPTION_COUNTING="false",
         DEBUG="false",
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "selfhosted.settings")
@@ -127,20 +130,32 @@ def main() -> None:
         django.setup()
         from django.core.management import call_command
 
-        from bench.downloads import prepare_downloads
-        from bench.feed import BUCKET, prepare_small, write_builds
-
         call_command("migrate", verbosity=0)
         bucket_dir = data_dir / "buckets" / BUCKET
-        os.environ["PRODUCTION_BUCKET"] = BUCKET
-        from django.conf import settings
-
-        settings.PRODUCTION_BUCKET = BUCKET
         prepare_small(data_dir)
         prepare_downloads(bucket_dir)
+        from django.conf import settings
+
+        from adoption.counting import flush_now, pending_polls
         from selfhosted.wsgi import application as app
 
         profile(app, "latest-mac.yml (rules)", "/update/latest-mac.yml", args.requests, args.top)
+        # The same polls with an install id, adoption counting off and then on (README: Adoption).
+        install = {"HTTP_X_USER_STAGING_ID": "3b0c6b52-1d7e-4e8a-9c41-00004ccccccc"}
+        settings.ADOPTION_COUNTING = False
+        profile(app, "latest-mac.yml with an install id, counting off", "/update/latest-mac.yml",
+                args.requests, args.top, **install)  # fmt: skip
+        settings.ADOPTION_COUNTING = True
+        flush_now()  # the counting module's first use: its lazy state, before the measurement
+        profile(app, "latest-mac.yml with an install id, counting on", "/update/latest-mac.yml",
+                args.requests, args.top, **install)  # fmt: skip
+        settings.ADOPTION_COUNTING = False
+        queued = pending_polls()
+        started = time.process_time()
+        flush_now()  # what the flusher does every ADOPTION_FLUSH_SECONDS
+        spent = (time.process_time() - started) / max(queued, 1) * 1e6
+        print(f"\nthe flusher then folds and writes them: {spent:.1f} µs of CPU per poll "
+              f"({queued:,} polls)")  # fmt: skip
         profile(app, "/download/mac (Safari)", "/download/mac", args.requests, args.top,
                 HTTP_USER_AGENT=SAFARI)  # fmt: skip
         write_builds(bucket_dir, 100_000)

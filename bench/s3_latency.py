@@ -26,12 +26,19 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.downloads import SAFARI_14, prepare_downloads  # noqa: E402
-from bench.downloads import wrk as wrk_with_headers  # noqa: E402
-from bench.feed import BUCKET, ensure_tools, free_port, prepare_small, start_gunicorn, wait_for  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BUCKET,
+    SAFARI_14,
+    ensure_tools,
+    free_port,
+    prepare_downloads,
+    prepare_small,
+    start_gunicorn,
+    wait_for,
+    wrk,
+)
 from tests.fakes.s3_server import start_s3_server  # noqa: E402
 
 BIG = "App Setup 42.0.0 - Build bmain-x64.exe"
@@ -153,10 +160,10 @@ def run(args, fs_port: int, s3_port: int, servers, big: bytes) -> None:
     }
     for name, headers in cases.items():
         path = name.split(" ")[0]
-        wrk_with_headers(f"{s3_url}{path}", 2, headers)  # warm both
-        wrk_with_headers(f"{fs_url}{path}", 2, headers)
-        on_s3 = wrk_with_headers(f"{s3_url}{path}", args.duration, headers)
-        on_fs = wrk_with_headers(f"{fs_url}{path}", args.duration, headers)
+        wrk(f"{s3_url}{path}", 2, headers)  # warm both
+        wrk(f"{fs_url}{path}", 2, headers)
+        on_s3 = wrk(f"{s3_url}{path}", args.duration, headers)
+        on_fs = wrk(f"{fs_url}{path}", args.duration, headers)
         ratio = on_s3["rps"] / on_fs["rps"]
         print(f"{name:<26} s3 {on_s3['rps']:>6.0f} req/s p99 {on_s3['p99']:6.1f} ms "
               f"errors {on_s3['errors']} | filesystem {on_fs['rps']:>6.0f} req/s "

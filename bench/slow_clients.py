@@ -29,11 +29,17 @@ from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.downloads import SAFARI_14, prepare_downloads  # noqa: E402
-from bench.feed import BUCKET, free_port, prepare_small  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BUCKET,
+    ROOT,
+    SAFARI_14,
+    free_port,
+    prepare_downloads,
+    prepare_small,
+    wait_for,
+)
 
 INSTALLER = "App-42.0.0-build-bmain-x64.exe"
 PROBES = {
@@ -73,19 +79,7 @@ def start_make_run(data_dir: Path, port: int, **extra_env: str) -> subprocess.Po
 
 
 def wait_ready(port: int, process: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"runall exited with {process.returncode}")
-        try:
-            connection = HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/update/latest-mac.yml")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"no answer on port {port} within {seconds:.0f} s")
+    wait_for(f"http://127.0.0.1:{port}/update/latest-mac.yml", process, seconds)
 
 
 def stop(process: subprocess.Popen) -> None:

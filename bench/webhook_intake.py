@@ -20,15 +20,16 @@ import hmac
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import ROOT, free_port, wait_for  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "selfhosted.settings")
 os.environ.setdefault(
     "DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/selfhosted_bench"
@@ -52,22 +53,18 @@ FIXTURE = json.loads((ROOT / "tests" / "data" / "todesktop-release-webhook.json"
 
 
 def serve(database: str) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     db = connection.settings_dict
     url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{database}"
     env = {**os.environ, "DATABASE_URL": url}
     command = [sys.executable, "-m", "gunicorn", "selfhosted.wsgi:application", "--workers=2"]
     server = subprocess.Popen([*command, f"--bind=127.0.0.1:{port}"], cwd=ROOT, env=env)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, port
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/update/my-ip", server)
+    except SystemExit:
+        server.kill()
+        raise
+    return server, port
 
 
 def deliver(port: int, raw: bytes) -> tuple[int, float]:

@@ -8,6 +8,9 @@ end was written by our outermost proxy, and anything left of it may be forged by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -28,8 +31,8 @@ def _strip_port(value: str) -> str:
     return value
 
 
-def _from_header(request: HttpRequest, header: str) -> IPAddress | None:
-    raw = request.META.get(_meta_name(header))
+def _from_header(meta: Mapping[str, Any], header: str) -> IPAddress | None:
+    raw = meta.get(_meta_name(header))
     if not raw:
         return None
     if header.lower() != "x-forwarded-for":
@@ -41,13 +44,18 @@ def _from_header(request: HttpRequest, header: str) -> IPAddress | None:
     return parse_ip(_strip_port(hops[-count]))
 
 
-def client_ip_address(request: HttpRequest) -> IPAddress | None:
+def client_address_of(meta: Mapping[str, Any]) -> IPAddress | None:
+    """The client address from a request's WSGI environ (Django's `request.META`)."""
     header = settings.TRUSTED_CLIENT_IP_HEADER
-    address = _from_header(request, header) if header else None
-    return address or parse_ip(request.META.get("REMOTE_ADDR"))
+    address = _from_header(meta, header) if header else None
+    return address or parse_ip(meta.get("REMOTE_ADDR"))
 
 
 def client_ip(request: HttpRequest) -> str | None:
     """The client address as text (normalised: `2001:DB8::7` → `2001:db8::7`), or None."""
-    address = client_ip_address(request)
+    return client_ip_of(request.META)
+
+
+def client_ip_of(meta: Mapping[str, Any]) -> str | None:
+    address = client_address_of(meta)
     return str(address) if address is not None else None

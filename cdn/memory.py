@@ -5,8 +5,8 @@ Build <id>.exe`) or a version never change once promoted, so their validators, a
 the small ones (manifests), are kept here: a hot feed request or download link then costs no
 bucket round trip at all. The memo is bounded (entries and bytes, least recently used out) and
 emptied whenever production's `desktop-*.json` changes (`cdn.metadata.metadata_generation`:
-a promotion in this process, or the ≤ 1/s ETag check seeing another process's promotion), so
-a withdrawn or re-promoted name is read again from the bucket.
+a promotion in this process, or the ETag check every `FEED_METADATA_CHECK_SECONDS` seeing
+another process's promotion), so a withdrawn or re-promoted name is read again from the bucket.
 """
 
 from __future__ import annotations
@@ -49,9 +49,13 @@ class Memo:
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key: Any, value: Any, *, size: int = 0) -> None:
+    def put(self, key: Any, value: Any, *, size: int = 0, generation: int | None = None) -> None:
+        """Keep `value`; with `generation`, only while the metadata is still that generation
+        (a value computed from older metadata is dropped rather than kept under the new)."""
         with self._lock:
             self._sync()
+            if generation is not None and generation != self._generation:
+                return
             previous = self._entries.pop(key, None)
             if previous is not None:
                 self._bytes -= previous[1]
@@ -79,6 +83,17 @@ def memo_for(owner: Any, name: str) -> Memo:
         return memo
 
 
+def memos_reset() -> None:
+    """Drop every memo of this process (`selfhosted.caches.caches_reset`)."""
+    with _memos_lock:
+        _memos.clear()
+
+
 def objects_memo(bucket: buckets.Bucket) -> Memo:
     """`key → (ObjectInfo, bytes | None)` of immutable production objects."""
     return memo_for(bucket, "objects")
+
+
+def replies_memo(bucket: buckets.Bucket) -> Memo:
+    """Whole feed answers for immutable production objects (cdn/replies.py)."""
+    return memo_for(bucket, "replies")

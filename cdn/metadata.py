@@ -5,8 +5,9 @@ the released builds by version and pre-parses the redirection rules; a request o
 look-ups and walks the (short) rule list.
 
 Freshness across processes (several gunicorn workers; promotion runs in a Celery worker):
-- at most every `CHECK_INTERVAL_SECONDS` a process compares the validators (ETag) of both
-  objects and a version stamp in the Django cache with what it loaded; a change reloads;
+- at most every `FEED_METADATA_CHECK_SECONDS` (1 by default) a process compares the validators
+  (ETag) of both objects and a version stamp in the Django cache with what it loaded; a change
+  reloads;
 - `metadata_invalidate()` (called by promotion after it writes the files) bumps the stamp and
   drops this process's copy at once;
 - every `FEED_METADATA_TTL_SECONDS` the bytes are re-read whatever the validators say (a safety
@@ -19,10 +20,10 @@ it last parsed from that bucket, and /healthz says `degraded` until a good copy 
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import ipaddress
-import json
 import logging
 import threading
 import time
@@ -34,14 +35,20 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import (
+    BUILDS_FILE,
+    KIND_NAMES,
+    KINDS,
+    RELEASES_FILE,
+    ControlFileInvalid,
+    control_parse,
+    control_read,
+)
 from releases.integrations import buckets
 
 logger = logging.getLogger(__name__)
 
 STAMP_CACHE_KEY = "cdn:metadata-stamp"
-# How stale a process may be after another process promoted (one HEAD per object per second).
-CHECK_INTERVAL_SECONDS = 1.0
 PLATFORMS = frozenset({"windows", "mac", "linux"})
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -79,6 +86,14 @@ def parse_ip(value: Any) -> IPAddress | None:
     """An address as an object (so `2001:DB8::7` equals `2001:db8::7`), or None if invalid."""
     if not isinstance(value, str):
         return None
+    if len(value) > 64:  # longer than any address: not worth a slot in the cache
+        return _parse_ip_text.__wrapped__(value)
+    return _parse_ip_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ip_text(value: str) -> IPAddress | None:
+    # Every poll parses its client's address, often the same few (a NAT, a proxy): kept.
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -168,23 +183,15 @@ def _index_builds(builds: list) -> tuple[tuple[dict, ...], dict[str, str], froze
     return entries, by_version, frozenset(entry["id"] for entry in entries)
 
 
-def _read_raw(bucket: buckets.Bucket, key: str) -> bytes | None:
-    try:
-        return bucket.read_bytes(key)
-    except buckets.ObjectNotFound:
-        return None
-
-
-def _parse_json(raw: bytes | None, key: str, kind: type) -> tuple[Any, str | None]:
+def _parse_json(raw: bytes | None, key: str) -> tuple[Any, str | None]:
     if raw is None:
         return None, f"{key}: missing"
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None, f"{key}: invalid JSON"
-    if not isinstance(data, kind):
-        return None, f"{key}: not a JSON {'array' if kind is list else 'object'}"
-    return data, None
+        return control_parse(key, raw), None
+    except ControlFileInvalid as exc:
+        if exc.not_json:
+            return None, f"{key}: invalid JSON"
+        return None, f"{key}: not a JSON {KIND_NAMES[KINDS[key]]}"
 
 
 def metadata_build(
@@ -208,15 +215,15 @@ def metadata_build(
 
 
 def _metadata_parse(raw_builds: bytes | None, raw_releases: bytes | None) -> ProductionMetadata:
-    builds, builds_error = _parse_json(raw_builds, BUILDS_FILE, list)
-    releases, releases_error = _parse_json(raw_releases, RELEASES_FILE, dict)
+    builds, builds_error = _parse_json(raw_builds, BUILDS_FILE)
+    releases, releases_error = _parse_json(raw_releases, RELEASES_FILE)
     errors = tuple(error for error in (builds_error, releases_error) if error)
     return metadata_build(builds=builds, releases=releases, errors=errors)
 
 
 def metadata_load(*, bucket: buckets.Bucket) -> ProductionMetadata:
     """Read and index both files (a missing or corrupt file is an error, never an exception)."""
-    return _metadata_parse(_read_raw(bucket, BUILDS_FILE), _read_raw(bucket, RELEASES_FILE))
+    return _metadata_parse(control_read(bucket, BUILDS_FILE), control_read(bucket, RELEASES_FILE))
 
 
 class _Cache:
@@ -251,7 +258,7 @@ def _validators(bucket: buckets.Bucket) -> tuple:
 
 
 def _reload(bucket: buckets.Bucket, *, unless_digest: str | None = None) -> None:
-    raws = (_read_raw(bucket, BUILDS_FILE), _read_raw(bucket, RELEASES_FILE))
+    raws = (control_read(bucket, BUILDS_FILE), control_read(bucket, RELEASES_FILE))
     digest = hashlib.sha256(b"\0".join(raw or b"-" for raw in raws)).hexdigest()
     # Parsing 100,000 builds holds the GIL for ~0.1 s: skip it when the bytes did not change.
     if digest != unless_digest:
@@ -274,8 +281,8 @@ def _parse_keeping_last_good(
     parsed: dict[str, Any] = {}
     errors: list[str] = []
     stale: list[str] = []
-    for key, raw, kind in ((BUILDS_FILE, raw_builds, list), (RELEASES_FILE, raw_releases, dict)):
-        data, error = _parse_json(raw, key, kind)
+    for key, raw in ((BUILDS_FILE, raw_builds), (RELEASES_FILE, raw_releases)):
+        data, error = _parse_json(raw, key)
         if error is None:
             _cache.last_good[key] = data
         elif raw is not None and key in _cache.last_good:
@@ -316,12 +323,14 @@ def metadata_get() -> ProductionMetadata:
     """The current metadata: a memory read, plus a cheap validator check once per interval."""
     now = time.monotonic()
     snapshot = _cache.snapshot
-    if snapshot is not None and now - _cache.checked_at < CHECK_INTERVAL_SECONDS:
+    # How stale a process may be after another process promoted (one HEAD per object per check).
+    interval = settings.FEED_METADATA_CHECK_SECONDS
+    if snapshot is not None and now - _cache.checked_at < interval:
         return snapshot
     # One thread refreshes; the others keep answering from the copy they have.
     if _cache.lock.acquire(blocking=snapshot is None):
         try:
-            if _cache.snapshot is None or now - _cache.checked_at >= CHECK_INTERVAL_SECONDS:
+            if _cache.snapshot is None or now - _cache.checked_at >= interval:
                 _refresh(now)
         finally:
             _cache.lock.release()
@@ -332,7 +341,7 @@ def metadata_invalidate() -> None:
     """Promotion wrote new production JSON: every process reloads on its next check."""
     try:
         cache.set(STAMP_CACHE_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception as exc:  # the ETag check still notices the change within a second
+    except Exception as exc:  # the ETag check still notices the change at its next check
         logger.warning("could not bump the feed metadata stamp: %s", exc)
     with _cache.lock:
         _cache.snapshot = None
@@ -340,6 +349,18 @@ def metadata_invalidate() -> None:
         _cache.digest = ""
         _cache.checked_at = 0.0
         _cache.generation += 1
+
+
+def metadata_reset() -> None:
+    """Forget everything this process loaded, the last good copies included: a process that
+    has just started (unlike `metadata_invalidate`, nothing changes for the other processes)."""
+    with _cache.lock:
+        _cache.snapshot = None
+        _cache.validators = ()
+        _cache.digest = ""
+        _cache.loaded_at = _cache.checked_at = 0.0
+        _cache.last_good, _cache.last_good_bucket = {}, None
+        _cache.generation += 1  # the memos keyed on it start empty too
 
 
 def metadata_health() -> str | None:

@@ -4,19 +4,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
 from adoption.counting import count_feed
-from cdn.clientip import client_ip
+from cdn.clientip import client_ip, client_ip_of
 from cdn.metadata import metadata_get
 from cdn.resolve import resolve_key
 from cdn.serving import cache_control_for, feed_filename, serve_object, without_body_for_head
 from releases.integrations import buckets
 
 BROKEN_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# The environ key under which the view leaves the production key it resolved.
+FEED_KEY = "selfhosted.feed_key"
 
 
 def _text(status: int, message: str) -> HttpResponse:
@@ -25,13 +29,13 @@ def _text(status: int, message: str) -> HttpResponse:
     return response
 
 
-def _raw_path_is_valid(request: HttpRequest) -> bool:
+def raw_path_is_valid(meta: Mapping[str, Any]) -> bool:
     """The raw path has only well-formed `%XX` escapes of UTF-8 text.
 
     The WSGI server hands Django an already-unquoted path where `%zz` and `%25zz` look alike, so
     the check reads the raw request line when the server provides it (gunicorn's RAW_URI).
     """
-    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    raw = meta.get("RAW_URI") or meta.get("REQUEST_URI")
     if not raw:
         return True
     raw_path = raw.split("?", 1)[0]
@@ -59,7 +63,7 @@ def feed(request: HttpRequest, path: str = "") -> HttpResponse:
 
 
 def _feed(request: HttpRequest, path: str) -> HttpResponse:
-    if not _raw_path_is_valid(request):
+    if not raw_path_is_valid(request.META):
         return _text(400, "Bad Request: malformed percent-encoding")
     if path == "":
         return _text(400, "Bad Request")
@@ -75,12 +79,8 @@ def _feed(request: HttpRequest, path: str) -> HttpResponse:
             # ever have, so "not found", as the original answers.
             return _text(404, "Not Found")
         return _text(400, "Bad Request: invalid path")
-    key = resolve_key(
-        path=path,
-        metadata=metadata_get(),
-        client_ip=client_ip(request),
-        staging_id=request.META.get("HTTP_X_USER_STAGING_ID"),
-    )
+    key = feed_key(request.META, path)
+    request.META[FEED_KEY] = key  # what the replies memo checks (cdn/replies.py)
     response = serve_object(
         request,
         bucket=buckets.production(),
@@ -88,5 +88,15 @@ def _feed(request: HttpRequest, path: str) -> HttpResponse:
         filename=feed_filename(key),
         cache_control=cache_control_for(key),
     )
-    count_feed(request, path=path, key=key, status=response.status_code)
+    count_feed(request.META, path=path, key=key, status=response.status_code)
     return response
+
+
+def feed_key(meta: Mapping[str, Any], path: str) -> str:
+    """The production key that answers a valid feed `path` for this request."""
+    return resolve_key(
+        path=path,
+        metadata=metadata_get(),
+        client_ip=client_ip_of(meta),
+        staging_id=meta.get("HTTP_X_USER_STAGING_ID"),
+    )

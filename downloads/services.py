@@ -31,17 +31,13 @@ from downloads.choose import (
     plan_make,
 )
 from releases.integrations import buckets
-from releases.integrations.buckets import Bucket, InvalidKey, ObjectInfo
+from releases.integrations.buckets import Bucket, InvalidKey, ObjectInfo, key_storable
 
 logger = logging.getLogger(__name__)
 
 BUILD_MANIFEST = re.compile(r"-build-([A-Za-z0-9.-]+)\.json\Z")
 # Enough for every platform of many builds; a full cache is emptied, not grown.
 MANIFEST_CACHE_SIZE = 512
-# No backend stores longer names (a file-name component: 255 bytes; an S3 key: 1,024 bytes).
-# Asking for one fails in the storage (ENAMETOOLONG, S3's 400) and would read as a 503.
-MAX_NAME_BYTES = 255
-MAX_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -100,6 +96,12 @@ _manifests: weakref.WeakKeyDictionary[Bucket, dict[str, tuple[str, dict]]] = (
 _manifests_lock = threading.Lock()
 
 
+def manifests_reset() -> None:
+    """Drop every parsed manifest of this process (`selfhosted.caches.caches_reset`)."""
+    with _manifests_lock:
+        _manifests.clear()
+
+
 def manifest_read(*, bucket: Bucket, key: str) -> dict[str, Any] | None:
     """The parsed manifest at `key`, from memory while its ETag is unchanged; None if absent."""
     info = _head(bucket, key)
@@ -143,6 +145,8 @@ def object_candidates(entry: dict[str, Any]) -> list[str]:
         except ValueError:  # `https://[broken/…`: not a URL, so it names no file
             continue
         candidates.append(last)
+    # A name no bucket can hold is absent: asking the storage for it fails there
+    # (ENAMETOOLONG, S3's 400) and would read as a 503.
     return list(dict.fromkeys(c for c in candidates if c and key_storable(c)))
 
 
@@ -157,16 +161,6 @@ def object_key_pick(*, bucket: Bucket, entry: dict[str, Any]) -> str | None:
         if _head(bucket, key) is not None:
             return key
     return candidates[-1] if candidates else None
-
-
-def key_storable(key: str) -> bool:
-    """False for a key no bucket can hold (too long, or not encodable as UTF-8): it is absent."""
-    try:
-        encoded = key.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a JSON `\ud800` escape
-        return False
-    parts = encoded.split(b"/")
-    return len(encoded) <= MAX_KEY_BYTES and all(len(part) <= MAX_NAME_BYTES for part in parts)
 
 
 def _head(bucket: Bucket, key: str) -> ObjectInfo | None:

@@ -1,24 +1,31 @@
 """What production serves now, and what approving a release request would change.
 
 Both answers come from the feed's own code: production's `desktop-*.json` are parsed by
-`cdn.metadata` and each channel manifest is resolved by `cdn.resolve`, for a client that no IP
-rule matches. The "after" side lays the release over production exactly as promotion does
-(`releases.services.promotion.desired.release_apply`).
+`releases.control_files` and indexed by `cdn.metadata`, and each channel manifest is resolved
+by `cdn.resolve`, for a client that no IP rule matches. The "after" side lays the release
+over production exactly as promotion does (`releases.services.promotion.desired.release_apply`).
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from dataclasses import dataclass, field
 
 from cdn.metadata import ProductionMetadata, metadata_build
 from cdn.resolve import resolve_key
-from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import (
+    BUILDS_FILE,
+    KINDS,
+    RELEASES_FILE,
+    ControlFileInvalid,
+    control_parse,
+    control_read,
+    control_text,
+)
 from releases.integrations import buckets
 from releases.models import Build, ReleaseRequest
-from releases.services.promotion.desired import json_bytes, release_apply
+from releases.services.promotion.desired import release_apply
 
 # The channel manifest each platform's updater asks for (electron-updater's names).
 CHANNELS = (("windows", "latest.yml"), ("mac", "latest-mac.yml"), ("linux", "latest-linux.yml"))
@@ -45,23 +52,16 @@ class ProductionNow:
     errors: tuple[str, ...] = ()
 
 
-def _read(bucket: buckets.Bucket, key: str) -> bytes | None:
-    try:
-        return bucket.read_bytes(key)
-    except buckets.ObjectNotFound:
-        return None
-
-
-def _parse(raw: bytes | None, kind: type, key: str) -> tuple:
+def _parse(raw: bytes | None, key: str) -> tuple:
+    kind = KINDS[key]
     if raw is None:
         return kind(), f"{key} is missing from production"
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return kind(), f"{key} in production is not valid JSON"
-    if not isinstance(value, kind):
+        return control_parse(key, raw), None
+    except ControlFileInvalid as exc:
+        if exc.not_json:
+            return kind(), f"{key} in production is not valid JSON"
         return kind(), f"{key} in production is not a JSON {kind.__name__}"
-    return value, None
 
 
 def _served(metadata: ProductionMetadata, *, bucket: buckets.Bucket | None) -> list[Served]:
@@ -88,8 +88,8 @@ def _with_links(rows: list[Served]) -> list[Served]:
 def production_now() -> ProductionNow:
     """Which build each platform's feed serves today, from production's files."""
     bucket = buckets.production()
-    builds, builds_error = _parse(_read(bucket, BUILDS_FILE), list, BUILDS_FILE)
-    releases, releases_error = _parse(_read(bucket, RELEASES_FILE), dict, RELEASES_FILE)
+    builds, builds_error = _parse(control_read(bucket, BUILDS_FILE), BUILDS_FILE)
+    releases, releases_error = _parse(control_read(bucket, RELEASES_FILE), RELEASES_FILE)
     metadata = metadata_build(builds=builds, releases=releases)
     redirections = releases.get("releaseRedirections")
     return ProductionNow(
@@ -146,9 +146,10 @@ def _downgrades(before: list[Served], after: list[Served]) -> list[str]:
 def release_preview(*, release: ReleaseRequest) -> Preview:
     """The desktop-*.json diff and the per-platform change that accepting `release` makes."""
     bucket = buckets.production()
-    raw_builds, raw_releases = _read(bucket, BUILDS_FILE), _read(bucket, RELEASES_FILE)
-    builds, builds_error = _parse(raw_builds, list, BUILDS_FILE)
-    rules, releases_error = _parse(raw_releases, dict, RELEASES_FILE)
+    raw_builds = control_read(bucket, BUILDS_FILE)
+    raw_releases = control_read(bucket, RELEASES_FILE)
+    builds, builds_error = _parse(raw_builds, BUILDS_FILE)
+    rules, releases_error = _parse(raw_releases, RELEASES_FILE)
     before_meta = metadata_build(builds=builds, releases=rules)
     entries = {e.get("id"): e for e in builds if isinstance(e, dict) and "id" in e}
     after_rules = dict(rules)
@@ -159,8 +160,8 @@ def release_preview(*, release: ReleaseRequest) -> Preview:
     text = (raw_builds or b"").decode("utf-8", "replace")
     releases_text = (raw_releases or b"").decode("utf-8", "replace")
     files = [
-        _diff(RELEASES_FILE, releases_text, json_bytes(after_rules).decode()),
-        _diff(BUILDS_FILE, text, json_bytes(after_builds).decode()),
+        _diff(RELEASES_FILE, releases_text, control_text(after_rules)),
+        _diff(BUILDS_FILE, text, control_text(after_builds)),
     ]
     errors = tuple(e for e in (builds_error, releases_error) if e)
     return Preview(files, before, after, _downgrades(before, after), errors)

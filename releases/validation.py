@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+# An app or build id, defined once: the webhook, desktop-builds.json (releases.control_files),
+# the admin's adoption page and the ids in staged file names (ownership) all use it.
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Webhook bodies nest a few levels (GitHub's about ten). A limit far below Python's recursion
 # limit means nothing later (validation, json.dumps into the database) can hit a RecursionError.
@@ -47,11 +49,15 @@ def _identifier(value: str) -> str:
     return value
 
 
-def _timestamp(value: str) -> str:
+def _moment(value: str) -> datetime:
     try:
-        datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise PydanticCustomError("timestamp", "must be an ISO-8601 date and time")
+
+
+def _timestamp(value: str) -> str:
+    _moment(value)
     return value
 
 
@@ -71,11 +77,7 @@ def _url(value: str) -> str:
 
 
 def _aware_timestamp(value: str) -> str:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise PydanticCustomError("timestamp", "must be an ISO-8601 date and time")
-    if moment.tzinfo is None:
+    if _moment(value).tzinfo is None:
         raise PydanticCustomError("timestamp_zone", "must give its time zone (e.g. Z or +02:00)")
     return value
 

@@ -19,10 +19,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import BinaryIO
 
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
+
+from releases.errors import WebhookRejected
 
 # A refused body is drained up to this much (a bit over 16 webhook limits) and this long:
 # enough for any webhook sender that overshoots, too little to be a way to tie up a thread.
@@ -52,6 +54,23 @@ def body_source(request: HttpRequest) -> tuple[BinaryIO, int | None]:
     if request.META.get("HTTP_TRANSFER_ENCODING"):
         raise BodyRefused(411, "a body without Content-Length is not supported by this server")
     return request, 0  # neither header: no body (RFC 9112 §6.3)
+
+
+def webhook_answer(
+    request: HttpRequest, receive: Callable[[BinaryIO, int | None], JsonResponse]
+) -> JsonResponse:
+    """`receive(stream, declared length)`'s answer; a refusal (WebhookRejected, BodyRefused) is
+    answered as JSON once what is left of the body is drained, so the client reads it."""
+    stream, length = request, None
+    try:
+        stream, length = body_source(request)
+        return receive(stream, length)
+    except (WebhookRejected, BodyRefused) as exc:
+        body_discard(stream, length=length)  # so the client reads this answer, not a reset
+        answer: dict = {"error": exc.message}
+        if getattr(exc, "errors", None):
+            answer["errors"] = exc.errors
+        return JsonResponse(answer, status=exc.status)
 
 
 def body_read(stream: BinaryIO, *, length: int | None, limit: int) -> bytes:

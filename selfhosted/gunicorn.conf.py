@@ -26,11 +26,18 @@ timeout = 120
 graceful_timeout = 30
 control_socket_disable = True  # instances side by side must not share one per-user socket
 accesslog = "-"
+# The same access lines as gunicorn's own logger, without building every atom per request.
+logger_class = "selfhosted.accesslog.AccessLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 def post_worker_init(worker) -> None:
-    """After gevent's monkey-patching: real sendfile(2) on the event loop (selfhosted/green.py)."""
+    """Headers and a small body in one send (selfhosted/wire.py); after gevent's
+    monkey-patching, real sendfile(2) on the event loop (selfhosted/green.py)."""
+    # Imported only now: gunicorn reads this file before --chdir puts the project on sys.path.
+    from selfhosted.wire import install as gather_sends
+
+    gather_sends()
     if type(worker).__name__.startswith("Gevent"):
         from selfhosted.green import install
 

@@ -7,6 +7,9 @@ The feed and the download links never touch the database, so for their paths (th
 and `/download/` mounts, and any path on FEED_HOSTS / DOWNLOAD_HOSTS) both signals are skipped;
 the response still closes its files. Every other request (admin, API, webhooks, /healthz) goes
 through Django's handler unchanged.
+
+A plain poll of the feed whose answer is already known is answered from memory before Django
+builds a request at all (cdn/replies.py).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.urls import set_script_prefix
 
+from cdn.replies import remember, replay
 from selfhosted.hosts import DOWNLOAD_PREFIX, FEED_PREFIX
 
 
@@ -45,9 +49,13 @@ class FastLaneHandler(WSGIHandler):
     def __call__(self, environ, start_response):
         if not _is_fast_lane(environ):
             return super().__call__(environ, start_response)
+        replayed = replay(environ, start_response)
+        if replayed is not None:
+            return replayed
         set_script_prefix(get_script_name(environ))
         request = self.request_class(environ)
         response = self.get_response(request)
+        remember(environ, response)
         response.close = functools.partial(_close_without_signal, response)
         status = f"{response.status_code} {response.reason_phrase}"
         start_response(status, list(response.items()))  # no cookies on these paths

@@ -328,8 +328,9 @@ WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    # Named bucket storages; releases.integrations.buckets wraps them (and picks role
-    # credentials on S3).
+    # The two buckets: releases.integrations.buckets builds them from these entries alone
+    # (backend and OPTIONS), so an override of STORAGES is what the buckets use. Each carries
+    # its bucket's usual role's credentials; the promoter's come from S3_CREDENTIALS.
     "staging": _bucket_storage(STAGING_BUCKET, "staging_writer"),
     "production": _bucket_storage(PRODUCTION_BUCKET, "production_reader"),
 }
@@ -479,6 +480,11 @@ FEED_IMMUTABLE_CACHE_CONTROL = (
     os.environ.get("FEED_IMMUTABLE_CACHE_CONTROL") or "public, max-age=31536000, immutable"
 )
 FEED_METADATA_TTL_SECONDS = _read("FEED_METADATA_TTL_SECONDS", env.int, 30)
+# How often a web process compares the ETags of production's desktop-*.json with what it loaded
+# (cdn/metadata.py): how stale it may be after another process promoted. 0: every request.
+FEED_METADATA_CHECK_SECONDS = _read("FEED_METADATA_CHECK_SECONDS", env.float, 1.0)
+if FEED_METADATA_CHECK_SECONDS < 0:
+    _fail("FEED_METADATA_CHECK_SECONDS: must be 0 or more")
 # Big objects on S3: answer a full GET with a redirect to the bucket (a presigned URL, or a
 # public base such as a CDN or custom domain in front of it) instead of streaming the bytes.
 S3_REDIRECT = _choice("S3_REDIRECT", "off", ("off", "presigned", "public"))

@@ -73,11 +73,9 @@ class LiveServer:
     production: FilesystemBucket
 
     def publish(self, **kwargs) -> None:
-        """Write production content, then wait out the feed's validator check interval."""
-        from cdn.metadata import CHECK_INTERVAL_SECONDS
-
+        """Write production content: the server's next request sees it (it checks the ETags of
+        desktop-*.json at every request, FEED_METADATA_CHECK_SECONDS=0)."""
         publish(self.production, **kwargs)
-        time.sleep(CHECK_INTERVAL_SECONDS + 0.2)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -88,7 +86,8 @@ class LiveServer:
 
 
 def start_live_server(data_dir: Path, **extra_env: str) -> LiveServer:
-    """gunicorn (gthread, like production) on a free loopback port, filesystem buckets."""
+    """gunicorn (gthread, like production) on a free loopback port, filesystem buckets, and
+    production's desktop-*.json checked at every request (no waiting after `publish`)."""
     port = free_port()
     env = {
         **os.environ,
@@ -98,6 +97,7 @@ def start_live_server(data_dir: Path, **extra_env: str) -> LiveServer:
         "ALLOWED_HOSTS": "127.0.0.1,localhost,feed.example.com",
         "CACHE_URL": "locmemcache://",
         "LOG_LEVEL": "WARNING",
+        "FEED_METADATA_CHECK_SECONDS": "0",
         **extra_env,
     }
     command = [

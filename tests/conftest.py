@@ -4,6 +4,9 @@ import pytest
 from django.test import override_settings
 
 from releases.integrations import buckets
+from selfhosted.caches import caches_reset
+from tests.buckets_support import filesystem_storages, s3_storages
+from tests.fakes.recording_proxy import start_recording_proxy
 from tests.fakes.s3_server import start_s3_server
 
 # Fixtures of the release-webhook tests (webhook_settings, staging_queue) and of the
@@ -51,6 +54,14 @@ def fast_password_hasher():
         yield
 
 
+@pytest.fixture(autouse=True)
+def fresh_process_caches():
+    """Every test starts, and leaves, with the memory of a process that has just started."""
+    caches_reset()
+    yield
+    caches_reset()
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     server = start_s3_server()
@@ -61,12 +72,8 @@ def s3_server():
 @pytest.fixture
 def fs_buckets(tmp_path, settings):
     """Filesystem buckets under a fresh directory, prepared as `migrate` prepares them."""
-    settings.STORAGE_BACKEND = "filesystem"
-    settings.BUCKETS_DIR = tmp_path / "buckets"
-    buckets.reset()
+    filesystem_storages(settings, tmp_path / "buckets")
     buckets.buckets_prepare()
-    yield
-    buckets.reset()
 
 
 @pytest.fixture
@@ -77,15 +84,18 @@ def s3_buckets(s3_server, settings):
     client = server.client()
     for name in (settings.STAGING_BUCKET, settings.PRODUCTION_BUCKET):
         client.create_bucket(Bucket=name)
-    settings.STORAGE_BACKEND = "s3"
-    settings.AWS_S3_ENDPOINT_URL = server.url
-    settings.AWS_S3_REGION_NAME = "us-east-1"
-    settings.S3_CREDENTIALS = {
-        role: {"access_key": "testing", "secret_key": "testing"} for role in settings.S3_ROLES
-    }
-    buckets.reset()
-    yield server
-    buckets.reset()
+    s3_storages(settings, server.url)
+    return server
+
+
+@pytest.fixture
+def s3_proxy(s3_buckets, settings):
+    """The buckets on the S3 server through the recording, fault-injecting proxy
+    (tests/fakes/recording_proxy.py): `.record` of what crossed the wire, `.fail_puts`."""
+    proxy = start_recording_proxy(s3_buckets.url)
+    s3_storages(settings, proxy.url)
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture(params=["filesystem", "s3"])

@@ -83,7 +83,7 @@ def demo_run(*, say: Callable[[str], None], observer: ManualObserver, size: int)
     finally:
         origin.stop()
     production = sorted(info.key for info in buckets.production().list())
-    say(f"5. Production ({_where_production()}) now holds {len(production)} objects.")
+    say(f"5. Production ({buckets.production().location}) now holds {len(production)} objects.")
     with _web_server(say) as (base, temporary):
         result = _fetch(fake, base=base, production=production, say=say)
     result.temporary = temporary
@@ -165,12 +165,6 @@ def _reviewer(username: str):
 def _admin_url(release: ReleaseRequest) -> str:
     path = reverse("admin:releases_build_change", args=[release.build_id])
     return settings.PUBLIC_BASE_URL + path
-
-
-def _where_production() -> str:
-    if settings.STORAGE_BACKEND == "filesystem":
-        return str(settings.BUCKETS_DIR / settings.PRODUCTION_BUCKET)
-    return f"s3 bucket {settings.PRODUCTION_BUCKET}"
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

@@ -12,8 +12,15 @@ implementations share one small interface:
 Every failure leaves as one of this module's errors (`BucketError` and its kinds), never as a
 botocore/boto3 exception, so no other module imports them.
 
+Both buckets are built from `settings.STORAGES["staging"]` and `["production"]`: the backend
+(Django's FileSystemStorage or django-storages' S3Storage) and its OPTIONS (the directory; the
+bucket name, endpoint and region), which settings fill from STORAGE_BACKEND and an operator may
+override (docs/configuration.md). This module adds only the S3 client's retries and timeouts.
+
 On S3 each process role has its own credentials (docs/processes.md): `staging(role=...)` and
 `production(role=...)` pick them, so a web process can be given no production write key at all.
+Each STORAGES entry carries the credentials of its bucket's usual role (staging_writer,
+production_reader); the promoter's come from `S3_CREDENTIALS`.
 """
 
 from __future__ import annotations
@@ -32,7 +39,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.http import content_disposition_header
+from django.utils.module_loading import import_string
 
 CHUNK_SIZE = 1024 * 1024
 # S3 parts are buffered one at a time: memory per upload is one part, whatever the file size.
@@ -140,11 +152,22 @@ def check_key(key: str) -> str:
         encoded = key.encode("utf-8")  # a lone surrogate cannot be stored anywhere
     except UnicodeEncodeError:
         raise InvalidKey(f"invalid key {key!r}") from None
-    # S3 keys stop at 1,024 bytes and file names at 255 bytes: refuse early and uniformly
-    # rather than fail differently on each backend.
-    if len(encoded) > MAX_KEY_BYTES or any(len(p) > MAX_NAME_BYTES for p in encoded.split(b"/")):
+    if not key_storable(key):
         raise InvalidKey(f"key too long ({len(encoded)} bytes)")
     return key
+
+
+def key_storable(key: str) -> bool:
+    """Whether any backend can hold `key`'s bytes: valid UTF-8 (no lone surrogate), at most
+    `MAX_KEY_BYTES` and `MAX_NAME_BYTES` per segment. S3 keys stop at 1,024 bytes and file names
+    at 255 bytes: such keys are refused early and uniformly rather than failing differently on
+    each backend."""
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    parts = encoded.split(b"/")
+    return len(encoded) <= MAX_KEY_BYTES and all(len(part) <= MAX_NAME_BYTES for part in parts)
 
 
 class Bucket:
@@ -186,6 +209,15 @@ class Bucket:
 
     def check(self) -> None:
         """Raise BucketError when the bucket cannot be reached (for /healthz)."""
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Create what this process may create for the bucket (`migrate`): a filesystem bucket's
+        directory. S3 buckets are created by the operator, never by us."""
+
+    @property
+    def location(self) -> str:
+        """Where the bucket is, for people (`manage.py demo`): a directory or `s3://<name>`."""
         raise NotImplementedError
 
     # What serving needs to pick its fastest path, whatever the backend.
@@ -231,6 +263,13 @@ class FilesystemBucket(Bucket):
 
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    def prepare(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def location(self):
+        return str(self.root)
 
     def _info(self, key: str, stat: os.stat_result) -> ObjectInfo:
         # Like nginx's ETag: mtime and size; files are never modified in place (atomic renames),
@@ -432,6 +471,10 @@ class S3Bucket(Bucket):
     def client(self):
         return self._storage.connection.meta.client
 
+    @property
+    def location(self):
+        return f"s3://{self.name}"
+
     def _call(self, operation: str, *args, **kwargs):
         """One client call; botocore's errors leave as ours (a missing key: ObjectNotFound)."""
         with _s3_errors(kwargs.get("Key", "")):
@@ -622,57 +665,81 @@ def _s3_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield from chunks
 
 
-def _s3_storage(bucket_name: str, role: str):
+# The STORAGES alias of each bucket, and the role whose credentials its OPTIONS carry
+# (selfhosted/settings.py fills both entries from STORAGE_BACKEND; docs/processes.md).
+STORAGE_ROLES = {"staging": "staging_writer", "production": "production_reader"}
+
+
+@functools.cache
+def _bucket(alias: str, role: str) -> Bucket:
+    """The bucket `settings.STORAGES[alias]` describes (its backend and OPTIONS, as an operator
+    may override them), with the credentials of `role` on S3."""
+    params = settings.STORAGES[alias]
+    backend = import_string(params["BACKEND"])
+    options = dict(params.get("OPTIONS", {}))
+    if issubclass(backend, FileSystemStorage):
+        root = Path(backend(**options).location)
+        return FilesystemBucket(root.name, root)
+    return _s3_bucket(alias, backend, options, role)
+
+
+def _s3_bucket(alias: str, backend: type, options: dict, role: str) -> S3Bucket:
     from botocore.config import Config
     from storages.backends.s3 import S3Storage
 
-    return S3Storage(
-        bucket_name=bucket_name,
-        endpoint_url=settings.AWS_S3_ENDPOINT_URL,
-        region_name=settings.AWS_S3_REGION_NAME,
-        **settings.S3_CREDENTIALS[role],
-        file_overwrite=True,
-        default_acl=None,
-        querystring_auth=False,
-        client_config=Config(
+    if not issubclass(backend, S3Storage):
+        raise ImproperlyConfigured(
+            f"STORAGES[{alias!r}]: {backend.__module__}.{backend.__qualname__} is not a bucket "
+            "backend (django.core.files.storage.FileSystemStorage or "
+            "storages.backends.s3.S3Storage)"
+        )
+    if role != STORAGE_ROLES[alias]:
+        # Another role signs this bucket's calls: the promoter reads staging and writes
+        # production with one key, so that a copy is one server-side call.
+        options.update(settings.S3_CREDENTIALS[role])
+    # Retries and timeouts are this module's, unless the operator's OPTIONS give a client_config.
+    options.setdefault(
+        "client_config",
+        Config(
             retries={"mode": "standard", "max_attempts": 6},  # 5xx and throttling, with backoff
             connect_timeout=10,
             read_timeout=60,
             signature_version="s3v4",
             # Custom endpoints (MinIO, R2, test servers) want path-style addressing.
-            s3={"addressing_style": "path" if settings.AWS_S3_ENDPOINT_URL else "auto"},
+            s3={"addressing_style": "path" if options.get("endpoint_url") else "auto"},
         ),
     )
-
-
-@functools.cache
-def _bucket(bucket_name: str, role: str) -> Bucket:
-    if settings.STORAGE_BACKEND == "filesystem":
-        return FilesystemBucket(bucket_name, settings.BUCKETS_DIR / bucket_name)
-    return S3Bucket(bucket_name, _s3_storage(bucket_name, role))
+    storage = backend(**options)
+    return S3Bucket(storage.bucket_name, storage)
 
 
 def buckets_prepare() -> None:
     """Create the filesystem buckets' directories (`make run` and `migrate` call this; on S3
     the buckets are created by the operator, never by us)."""
-    if settings.STORAGE_BACKEND == "filesystem":
-        for name in (settings.STAGING_BUCKET, settings.PRODUCTION_BUCKET):
-            (settings.BUCKETS_DIR / name).mkdir(parents=True, exist_ok=True)
+    for alias in STORAGE_ROLES:
+        _bucket(alias, STORAGE_ROLES[alias]).prepare()
 
 
 def staging(*, role: str = "staging_writer") -> Bucket:
     """The staging bucket, with the credentials of `role` (staging_writer or promoter)."""
-    return _bucket(settings.STAGING_BUCKET, role)
+    return _bucket("staging", role)
 
 
 def production(*, role: str = "production_reader") -> Bucket:
     """The production bucket, with the credentials of `role` (production_reader or promoter)."""
-    return _bucket(settings.PRODUCTION_BUCKET, role)
+    return _bucket("production", role)
 
 
 def reset() -> None:
-    """Forget cached bucket clients (tests change settings between cases)."""
+    """Forget the buckets built so far: the next call builds them from the settings again."""
     _bucket.cache_clear()
+
+
+@receiver(setting_changed)
+def _setting_changed(*, setting: str, **kwargs) -> None:
+    # Like Django's own storages: a changed STORAGES (tests' override_settings) takes effect.
+    if setting in ("STORAGES", "S3_CREDENTIALS"):
+        reset()
 
 
 def _size(count: int) -> str:

@@ -164,6 +164,11 @@ def _client(config: tuple) -> Github:
     )
 
 
+def clients_reset() -> None:
+    """Forget the clients built so far, and their installation tokens."""
+    _client.cache_clear()
+
+
 def _repo():
     return _client(_config()).get_repo(f"{settings.GITHUB_OWNER}/{settings.GITHUB_REPO}")
 

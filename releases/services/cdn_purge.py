@@ -20,7 +20,6 @@ degraded: the feed still works, only a CDN may serve the old answer until it exp
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable
@@ -31,7 +30,13 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import (
+    BUILDS_FILE,
+    RELEASES_FILE,
+    control_parse_or_empty,
+    control_read,
+    rules_build_ids,
+)
 from releases.errors import TransientError
 from releases.integrations.buckets import Bucket
 from releases.integrations.cloudflare import cloudflare_purge
@@ -69,27 +74,14 @@ class ControlWrite:
     after: bytes
 
 
-def _json(raw: bytes | None, kind: type):
-    try:
-        value = json.loads(raw) if raw else kind()
-    except ValueError:
-        return kind()
-    return value if isinstance(value, kind) else kind()
-
-
 def _referenced(raw: bytes | None) -> set[str]:
     """Build ids a `desktop-releases.json` points clients at."""
-    rules = _json(raw, dict)
-    ids = {rules.get("latestReleaseBuildId")}
-    redirections = rules.get("releaseRedirections")
-    for rule in redirections if isinstance(redirections, list) else []:
-        ids.add(rule.get("buildId") if isinstance(rule, dict) else None)
-    return {value for value in ids if isinstance(value, str) and value}
+    return rules_build_ids(control_parse_or_empty(RELEASES_FILE, raw))
 
 
 def _released_versions(raw: bytes | None) -> dict[str, tuple]:
     """build id → (version, isReleased), from a `desktop-builds.json`."""
-    entries = _json(raw, list)
+    entries = control_parse_or_empty(BUILDS_FILE, raw)
     return {
         e["id"]: (e.get("version"), e.get("isReleased"))
         for e in entries
@@ -144,13 +136,6 @@ def purge_names(
     return sorted(names)
 
 
-def _read_or_none(bucket: Bucket, key: str) -> bytes | None:
-    try:
-        return bucket.read_bytes(key)
-    except KeyError:
-        return None
-
-
 def purge_urls(names: Iterable[str]) -> dict[str, list[str]]:
     """Public base → the URLs of `names` under it."""
     quoted = [quote(name) for name in sorted(set(names))]
@@ -178,7 +163,7 @@ def cdn_purge_after_promotion(*, result, production: Bucket, reason: str, actor:
         ]
         rules_now = next((w.after for w in writes if w.key == RELEASES_FILE), None)
         if rules_now is None:
-            rules_now = _read_or_none(production, RELEASES_FILE)
+            rules_now = control_read(production, RELEASES_FILE)
         names = purge_names(copied=result.copied, writes=writes, rules_now=rules_now)
         cdn_purge_queue(names=names, reason=reason, actor=actor)
     except Exception as exc:  # see the docstring: whatever went wrong, the promotion stands

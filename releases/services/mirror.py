@@ -277,7 +277,7 @@ def _push(payload: dict, delivery_id: str) -> Outcome:
         return Outcome(handled=False, detail="not the default branch")
     changed = _changed_paths(payload)
     # GitHub lists at most 20 commits per push; with none listed, promote to be safe.
-    relevant = sorted(changed & set(CONTROL_FILES)) if payload.get("commits") else []
+    relevant = sorted(changed & CONTROL_FILES) if payload.get("commits") else []
     if payload.get("commits") and not relevant:
         logger.info("github push to %s without release files ignored", default)
         return Outcome(handled=False, detail="no release file changed")

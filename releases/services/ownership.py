@@ -25,11 +25,12 @@ import re
 from collections.abc import Iterable
 
 from releases.models import Build, BuildFile
+from releases.validation import ID_RE
 
 MANIFEST_SUFFIXES = (".yml", ".yaml", ".json")
 # `Build <id>` and `-build-<id>` as ToDesktop writes them; the id is the run of id characters
 # after the marker, or a prefix of it that stops before a `-` or `_` (`-x64`, `_amd64` follow).
-MARKED_ID = re.compile(r"(?<![A-Za-z0-9])build[- ]([A-Za-z0-9_-]{1,64})", re.IGNORECASE)
+MARKED_ID = re.compile(rf"(?<![A-Za-z0-9])build[- ]({ID_RE.pattern})", re.IGNORECASE)
 
 
 def is_channel_manifest(name: str) -> bool:

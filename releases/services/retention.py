@@ -29,7 +29,6 @@ lists exactly what a run removes, one line per object (`PrunePlan.describe`).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +38,12 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from releases.control_files import RELEASES_FILE
+from releases.control_files import (
+    RELEASES_FILE,
+    control_parse,
+    control_read,
+    rules_build_ids,
+)
 from releases.integrations import buckets
 from releases.integrations.buckets import Bucket, Leftover, ObjectInfo
 from releases.models import Build, BuildFile, BuildStatus, ReleaseRequest
@@ -178,17 +182,10 @@ def _kept_build_ids(notes: list[str]) -> tuple[set[int], bool]:
 
 def _named_by_rules(production: Bucket) -> set[str]:
     """Build ids that production's `desktop-releases.json` names (the feed serves them)."""
-    try:
-        rules = json.loads(production.read_bytes(RELEASES_FILE))
-    except KeyError:  # no rules yet: nothing is named
+    raw = control_read(production, RELEASES_FILE)
+    if raw is None:  # no rules yet: nothing is named
         return set()
-    if not isinstance(rules, dict):
-        raise ValueError(f"{RELEASES_FILE} is not a JSON object")
-    named = {rules.get("latestReleaseBuildId")}
-    for rule in rules.get("releaseRedirections") or []:
-        if isinstance(rule, dict):
-            named.add(rule.get("buildId"))
-    return {value for value in named if isinstance(value, str)}
+    return rules_build_ids(control_parse(RELEASES_FILE, raw))  # ControlFileInvalid: see above
 
 
 def _build_prune(item: BuildPrune, *, staging: Bucket, actor: str) -> BuildPrune | None:

@@ -9,29 +9,34 @@ from the admin. In one step, under the promotion lock:
 Then the review side catches up: a pull request (GitHub backend) or a release request of kind
 `halt` (admin backend) that makes the same change to the desired state.
 
-Until the desired state carries the halt (that review merged or approved, or any reviewed
-change that leaves the build's rollout at 0% or removes it), every promotion and reconcile
-lays the halt over the desired state (`halts_overlay`): nothing undoes it. Resuming is a normal
-reviewed change once the halt is settled.
+Until the desired state carries the halt, every promotion and reconcile lays the halt over the
+desired state, so nothing undoes it (`releases.services.promotion.halts`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import partial
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
-from releases.control_files import RELEASES_FILE
+from cdn.metadata import metadata_invalidate
+from releases.control_files import (
+    RELEASES_FILE,
+    ControlFileInvalid,
+    control_bytes,
+    control_parse,
+    control_parse_or_empty,
+    control_read,
+    control_text,
+)
 from releases.integrations import buckets
 from releases.models import Build, ReleaseRequest, RolloutHalt
 from releases.services.audit import audit_record
+from releases.services.cdn_purge import ControlWrite, cdn_purge_queue, purge_names
 from releases.services.lifecycle import Event
-from releases.services.promotion.desired import json_bytes
+from releases.services.promotion.halts import rollout_running, rules_halted
 from releases.services.promotion.lock import promotion_lock
 from releases.services.pull_requests import FileChange, PullSpec
 from releases.services.release_files import Updated
@@ -39,7 +44,6 @@ from releases.services.review_backends import review_backend
 
 logger = logging.getLogger(__name__)
 
-RULE = "buildByPercentage"
 MAX_REASON_LENGTH = 1000
 # A halt waits for a promotion that holds the lock (it copies files) at most this long.
 LOCK_TIMEOUT_SECONDS = 60.0
@@ -49,55 +53,9 @@ class HaltRefused(Exception):
     """The rollout cannot be halted; the message says why."""
 
 
-def _rollout_rules(data: Any, build_id: str) -> list[dict]:
-    rules = data.get("releaseRedirections") if isinstance(data, dict) else None
-    return [
-        rule
-        for rule in (rules if isinstance(rules, list) else [])
-        if isinstance(rule, dict) and rule.get("rule") == RULE and rule.get("buildId") == build_id
-    ]
-
-
-def _exposes(rule: dict) -> bool:
-    """Whether a rollout rule lets anyone in, now or at a scheduled step."""
-    steps = rule.get("schedule") if isinstance(rule.get("schedule"), list) else []
-    values = [rule.get("percentage"), *(s.get("percentage") for s in steps if isinstance(s, dict))]
-    return any(value != 0 for value in values)
-
-
-def rollout_running(data: Any, build_id: str) -> bool:
-    """Whether `data` (a desktop-releases.json) rolls `build_id` out to anyone, now or later."""
-    return any(_exposes(rule) for rule in _rollout_rules(data, build_id))
-
-
-def rollouts_listed(data: Any) -> list[str]:
-    """The builds `data` rolls out by percentage, in rule order."""
-    rules = data.get("releaseRedirections") if isinstance(data, dict) else None
-    found = [r.get("buildId") for r in rules or [] if isinstance(r, dict) and r.get("rule") == RULE]
-    return list(dict.fromkeys(b for b in found if isinstance(b, str)))
-
-
-def rules_halted(data: dict, build_ids: set[str]) -> dict:
-    """A copy of `data` with every rollout rule of `build_ids` at 0% and without its schedule
-    (key order kept, so the file reads as the same file with one change)."""
-    data = json.loads(json.dumps(data))
-    for build_id in build_ids:
-        for rule in _rollout_rules(data, build_id):
-            rule["percentage"] = 0
-            rule.pop("schedule", None)
-    return data
-
-
 def _read_rules(bucket: buckets.Bucket) -> tuple[bytes | None, dict]:
-    try:
-        raw = bucket.read_bytes(RELEASES_FILE)
-    except KeyError:
-        return None, {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return raw, {}
-    return raw, data if isinstance(data, dict) else {}
+    raw = control_read(bucket, RELEASES_FILE)
+    return raw, control_parse_or_empty(RELEASES_FILE, raw)
 
 
 def rollout_halt(*, build_id: str, actor: str, reason: str) -> RolloutHalt:
@@ -122,7 +80,7 @@ def rollout_halt(*, build_id: str, actor: str, reason: str) -> RolloutHalt:
                 actor=actor,
                 data={"build_id": build_id, "reason": reason, "halt": halt.pk},
             )
-        after = json_bytes(rules_halted(data, {build_id}))
+        after = control_bytes(rules_halted(data, {build_id}))
         production.write_bytes(RELEASES_FILE, after)
     _feed_changed(before, after, reason=f"rollout of {build_id} halted", actor=actor)
     _review_open(halt, data_now=data)
@@ -131,9 +89,6 @@ def rollout_halt(*, build_id: str, actor: str, reason: str) -> RolloutHalt:
 
 
 def _feed_changed(before: bytes | None, after: bytes, *, reason: str, actor: str) -> None:
-    from cdn.metadata import metadata_invalidate
-    from releases.services.cdn_purge import ControlWrite, cdn_purge_queue, purge_names
-
     metadata_invalidate()
     if settings.CDN_PURGE_BACKEND == "off":
         return
@@ -163,12 +118,11 @@ def _review_open(halt: RolloutHalt, *, data_now: dict) -> None:
 
 def _halted_text(text: str | None, *, build_id: str) -> Updated:
     try:
-        data = json.loads(text) if text else {}
-    except ValueError:
-        return Updated(text or "", f"{RELEASES_FILE} on the default branch is not JSON")
-    if not isinstance(data, dict):
-        return Updated(text or "", f"{RELEASES_FILE} on the default branch is not an object")
-    return Updated(json_bytes(rules_halted(data, {build_id})).decode(), "")
+        data = control_parse(RELEASES_FILE, text) if text else {}
+    except ControlFileInvalid as exc:
+        kind = "JSON" if exc.not_json else "an object"
+        return Updated(text or "", f"{RELEASES_FILE} on the default branch is not {kind}")
+    return Updated(control_text(rules_halted(data, {build_id})), "")
 
 
 def halt_pull_spec(release: ReleaseRequest) -> PullSpec:
@@ -211,38 +165,3 @@ def _body(halt: RolloutHalt, build: Build) -> str:
         "the desired state; until then, promotions keep it. To resume after merging, raise "
         "the percentage in a new pull request.\n"
     )
-
-
-# --- The reconcile guard -------------------------------------------------------------------
-
-
-def halts_overlay(raw: bytes | None, *, settle: bool) -> bytes | None:
-    """The desired `desktop-releases.json` with every unsettled halt laid over it.
-
-    A halt the desired state already carries is settled (when `settle`): recorded once, and no
-    longer laid over, so a later reviewed change can resume the rollout."""
-    active = list(RolloutHalt.objects.filter(settled_at__isnull=True))
-    if not active or raw is None:
-        return raw
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return raw  # invalid anyway: validation says why and production keeps its rules
-    if not isinstance(data, dict):
-        return raw
-    pending = {halt.build_id for halt in active if rollout_running(data, halt.build_id)}
-    if settle:
-        _settle([halt for halt in active if halt.build_id not in pending])
-    return json_bytes(rules_halted(data, pending)) if pending else raw
-
-
-def _settle(halts: list[RolloutHalt]) -> None:
-    now = timezone.now()
-    for halt in halts:
-        if RolloutHalt.objects.filter(pk=halt.pk, settled_at__isnull=True).update(settled_at=now):
-            audit_record(
-                kind="rollout.halt_settled",
-                message=f"the desired state carries the halt of the rollout of {halt.build_id}",
-                actor=halt.actor,
-                data={"build_id": halt.build_id, "halt": halt.pk},
-            )

@@ -3,22 +3,21 @@ JSON."""
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from releases.errors import WebhookRejected
 from releases.models import ReleaseState
-from releases.services.intake import SIGNATURE_HEADER, release_receive
-from releases.webhook_http import BodyRefused, body_discard, body_source
+from releases.services.intake import SIGNATURE_HEADER, Intake, release_receive
+from releases.webhook_http import webhook_answer
 
 
 @csrf_exempt
 @require_POST
 def release_webhook(request: HttpRequest) -> JsonResponse:
-    stream, length = request, None
-    try:
-        stream, length = body_source(request)
+    def receive(stream: BinaryIO, length: int | None) -> JsonResponse:
         intake = release_receive(
             # The raw stream, not request.body: the intake reads at most the size limit.
             stream=stream,
@@ -27,12 +26,12 @@ def release_webhook(request: HttpRequest) -> JsonResponse:
             headers=request.headers,
             client=request.META.get("REMOTE_ADDR", ""),
         )
-    except (WebhookRejected, BodyRefused) as exc:
-        body_discard(stream, length=length)  # so the client reads this answer, not a reset
-        answer = {"error": exc.message}
-        if getattr(exc, "errors", None):
-            answer["errors"] = exc.errors
-        return JsonResponse(answer, status=exc.status)
+        return _accepted(intake)
+
+    return webhook_answer(request, receive)
+
+
+def _accepted(intake: Intake) -> JsonResponse:
     release = intake.release
     answer = {
         "release_id": release.pk,

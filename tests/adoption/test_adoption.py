@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 
-from adoption.counting import discard_pending
 from adoption.models import AdoptionCount, AdoptionSketch
 from releases.integrations import buckets
 from releases.models import Build, BuildFile
@@ -29,9 +28,8 @@ FILE = "App Setup 2.0.0 - Build b200-x64.exe"
 
 @pytest.fixture(autouse=True)
 def fresh_counts():
-    """Start from nothing: drop what this process counted for an earlier test (its flush may
-    land after that test's tables were emptied)."""
-    discard_pending()
+    """Start from nothing: what this process counted for an earlier test was dropped
+    (tests/conftest.py), but its flush may land after that test's tables were emptied."""
     time.sleep(0.05)  # a flush already under way finishes
     AdoptionCount.objects.all().delete()
     AdoptionSketch.objects.all().delete()

@@ -15,7 +15,6 @@ from releases.control_files import CONTROL_FILES
 from releases.integrations import buckets
 from tests.cdn_support import feed_url
 from tests.downloads_support import FILES, LATEST, UA, body_of, production_write
-from tests.fakes.recording_proxy import start_recording_proxy
 
 SAFARI = UA["safari-14"]
 INSTALLER = FILES["mac-installer"]
@@ -26,15 +25,11 @@ def content(response) -> bytes:
 
 
 @pytest.fixture
-def recorded_s3(s3_buckets, settings):
+def recorded_s3(s3_proxy):
     """Production on S3, with the web side talking to it through a recording proxy."""
     production_write(buckets.production(role="promoter"))
-    proxy = start_recording_proxy(s3_buckets.url)
-    settings.AWS_S3_ENDPOINT_URL = proxy.url
-    buckets.reset()
-    metadata_invalidate()
-    yield proxy
-    proxy.stop()
+    s3_proxy.clear()
+    return s3_proxy
 
 
 def objects_asked(proxy) -> set[str]:
@@ -130,7 +125,6 @@ def test_a_conditional_get_is_still_a_304_not_a_redirect(client, recorded_s3, se
 
 def test_the_filesystem_backend_never_redirects(client, fs_buckets, settings):
     production_write(buckets.production(role="promoter"))
-    metadata_invalidate()
     settings.S3_REDIRECT = "presigned"
     settings.S3_REDIRECT_MIN_BYTES = 1
     response = client.get("/download/mac", HTTP_USER_AGENT=SAFARI)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from cdn.metadata import metadata_invalidate
 from releases.integrations import buckets
 from tests.downloads_support import production_write
 
@@ -13,4 +12,3 @@ from tests.downloads_support import production_write
 def production_data(fs_buckets):
     """Production as promotion leaves it (tests.downloads_support), on filesystem buckets."""
     production_write(buckets.production(role="promoter"))
-    metadata_invalidate()  # what promotion calls after writing desktop-*.json

@@ -12,6 +12,7 @@ import pytest
 
 from cdn.metadata import metadata_invalidate
 from releases.integrations import buckets
+from tests.buckets_support import s3_storages
 from tests.downloads_support import (
     FILES,
     LATEST,
@@ -123,7 +124,6 @@ def test_a_build_by_platform_rule_is_honoured_and_an_ip_rule_is_not(client, prod
 
 def test_a_build_route_works_when_desktop_releases_json_is_missing(client, fs_buckets):
     production_write(buckets.production(role="promoter"), releases=None)
-    metadata_invalidate()
     assert content(link(client, f"/download/builds/{OLD}/mac")) == body_of(FILES["old-mac-dmg-x64"])
     assert content(link(client, "/download/versions/1.2.0/mac/dmg")) == body_of(
         FILES["mac-dmg-universal"]
@@ -266,7 +266,6 @@ def test_json_on_a_download_host_links_at_the_root(client, download_host):
 @pytest.mark.s3
 def test_links_serve_from_an_s3_production_bucket(client, s3_buckets):
     production_write(buckets.production(role="promoter"))
-    metadata_invalidate()
     assert content(link(client)) == body_of(INSTALLER)
     ranged = link(client, "/download/linux/deb/arm64", HTTP_RANGE="bytes=1-4")
     assert (ranged.status_code, content(ranged)) == (
@@ -322,18 +321,10 @@ def denying_storage(settings):
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     ).start()
-    settings.STORAGE_BACKEND = "s3"
-    settings.AWS_S3_ENDPOINT_URL = f"http://127.0.0.1:{server.server_port}"
-    settings.AWS_S3_REGION_NAME = "us-east-1"
-    settings.S3_CREDENTIALS = {
-        role: {"access_key": "no", "secret_key": "no"} for role in settings.S3_ROLES
-    }
-    buckets.reset()
-    metadata_invalidate()
+    s3_storages(settings, f"http://127.0.0.1:{server.server_port}", key="no")
     yield
     server.shutdown()
     server.server_close()
-    buckets.reset()
 
 
 @pytest.mark.slow  # starts a denying storage server

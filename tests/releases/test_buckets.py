@@ -7,9 +7,12 @@ import os
 from datetime import UTC, datetime
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
 
 from releases.integrations import buckets
 from releases.integrations.buckets import BucketError, InvalidKey, ObjectNotFound
+from tests.buckets_support import FILESYSTEM, storage_bucket_set, storage_options_set
 
 MiB = 1024 * 1024
 
@@ -180,8 +183,7 @@ def test_check_passes_for_reachable_buckets_and_fails_for_a_missing_one(
     assert staging.check() is None
     assert production.check() is None
 
-    settings.STAGING_BUCKET = "no-such-bucket"
-    buckets.reset()
+    storage_bucket_set(settings, "staging", "no-such-bucket")
     missing = buckets.staging()
     with pytest.raises(BucketError):
         missing.check()
@@ -211,8 +213,7 @@ def test_open_local_gives_the_file_and_its_validators_on_the_filesystem_only(sta
 
 
 def test_s3_failures_leave_as_bucket_errors_never_as_botocore_ones(s3_buckets, settings):
-    settings.STAGING_BUCKET = "no-such-bucket"
-    buckets.reset()
+    storage_bucket_set(settings, "staging", "no-such-bucket")
     missing = buckets.staging()
     operations = {
         "write": lambda: missing.write_bytes("b1/file.bin", b"data"),
@@ -236,3 +237,47 @@ def test_a_missing_s3_key_is_object_not_found_and_an_empty_range_reads_nothing(s
     assert staging.head("b1/missing.bin") is None
     staging.write_bytes("b1/file.bin", b"0123456789")
     assert b"".join(staging.read("b1/file.bin", 10)) == b""  # S3 answers InvalidRange
+
+
+def test_the_buckets_are_what_an_override_of_storages_describes(fs_buckets, settings, tmp_path):
+    default = settings.BUCKETS_DIR / settings.PRODUCTION_BUCKET
+    elsewhere = tmp_path / "mounted" / "releases"
+    storages = {
+        **settings.STORAGES,
+        "production": {"BACKEND": FILESYSTEM, "OPTIONS": {"location": str(elsewhere)}},
+    }
+    with override_settings(STORAGES=storages):
+        buckets.buckets_prepare()
+        for role in ("production_reader", "promoter"):
+            assert buckets.production(role=role).location == str(elsewhere)
+        buckets.production(role="promoter").write_bytes("latest.yml", b"overridden")
+        assert (elsewhere / "latest.yml").read_bytes() == b"overridden"
+        assert buckets.production().read_bytes("latest.yml") == b"overridden"
+    # Back to the configuration of before, without any reset by hand.
+    assert buckets.production().location == str(default)
+    assert not buckets.production().exists("latest.yml")
+    assert not (default / "latest.yml").exists()
+
+
+def test_an_override_of_storages_names_the_s3_bucket_and_endpoint(s3_buckets, settings):
+    s3_buckets.client().create_bucket(Bucket="operators-own-bucket")
+    storage_options_set(settings, "production", bucket_name="operators-own-bucket")
+
+    promoter = buckets.production(role="promoter")
+    promoter.write_bytes("latest.yml", b"in their bucket")
+
+    assert promoter.location == buckets.production().location == "s3://operators-own-bucket"
+    answer = s3_buckets.client().get_object(Bucket="operators-own-bucket", Key="latest.yml")
+    assert answer["Body"].read() == b"in their bucket"
+    storage_options_set(settings, "production", endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(buckets.StorageUnavailable):
+        buckets.production().read_bytes("latest.yml")
+
+
+def test_a_storages_backend_that_is_not_a_bucket_is_refused_by_name(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staging": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    with pytest.raises(ImproperlyConfigured, match=r"STORAGES\['staging'\]: .*InMemoryStorage"):
+        buckets.staging()

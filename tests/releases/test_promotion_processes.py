@@ -12,7 +12,6 @@ import pytest
 from releases.integrations import buckets
 from releases.models import AuditEvent
 from releases.services.promotion import promotion_run
-from tests.fakes.recording_proxy import start_recording_proxy
 from tests.promotion_support import (
     approve,
     production_contents,
@@ -25,16 +24,12 @@ pytestmark = [pytest.mark.s3, pytest.mark.slow]  # starts and kills promotion pr
 
 
 @pytest.mark.django_db
-def test_on_s3_the_worker_moves_no_file_bytes_through_itself(s3_buckets, settings):
+def test_on_s3_the_worker_moves_no_file_bytes_through_itself(s3_proxy):
     build, files = stage_build("bytes1", binaries=3, size=2 * 1024 * 1024)
     approve(build, release_info={"latestReleaseBuildId": "bytes1"})
-    proxy = start_recording_proxy(s3_buckets.url)
-    settings.AWS_S3_ENDPOINT_URL = proxy.url  # the promoter talks to S3 through the recorder
-    buckets.reset()
-    try:
-        promotion_run(reason="approved")
-    finally:
-        proxy.stop()
+    proxy = s3_proxy  # the promoter talks to S3 through the recorder
+    proxy.clear()
+    promotion_run(reason="approved")
 
     staged = sum(len(data) for data in files.values())
     copies = [e for e in proxy.record if e.copy_source]

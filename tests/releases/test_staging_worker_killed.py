@@ -23,6 +23,7 @@ from django.conf import settings as django_settings
 
 from releases.integrations import buckets
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest
+from tests.buckets_support import filesystem_storages
 from tests.fakes.todesktop_origin import FakeBuild, start_origin
 
 pytestmark = [
@@ -89,9 +90,7 @@ def test_a_killed_worker_leaves_a_build_that_a_new_worker_finishes_once(tmp_path
     fake = FakeBuild(platforms=("linux", "mac"), sizes={slow_name: 6 * 1024 * 1024})
     origin = start_origin(fake)
     origin.slow(slow_name, seconds_per_block=0.05)  # 96 blocks: about 5 s
-    settings.STORAGE_BACKEND = "filesystem"
-    settings.BUCKETS_DIR = tmp_path / "data" / "buckets"
-    buckets.reset()
+    filesystem_storages(settings, tmp_path / "data" / "buckets")
     build = Build.objects.create(build_id=fake.build_id, app_id=fake.app_id)
     release = ReleaseRequest.objects.create(build=build, payload={"buildId": fake.build_id})
     env = _worker_env(origin.url, tmp_path / "data")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from releases.integrations import buckets
+from tests.buckets_support import s3_storages
 
 pytestmark = pytest.mark.django_db
 
@@ -138,8 +138,7 @@ def test_a_vanished_bucket_directory_fails_and_is_not_recreated(client, fs_bucke
 
 @pytest.fixture
 def unreachable_s3_with_credentials(s3_buckets, settings):
-    settings.AWS_S3_ENDPOINT_URL = "http://minio-user:s3cr3t-pw@127.0.0.1:9/"
-    buckets.reset()
+    s3_storages(settings, "http://minio-user:s3cr3t-pw@127.0.0.1:9/")
 
 
 def test_the_anonymous_answer_carries_no_configuration(client, unreachable_s3_with_credentials):

@@ -37,6 +37,8 @@ def start(tmp_path, **env) -> subprocess.CompletedProcess:
         ({"REVIEW_BACKEND": "gitlab"}, "REVIEW_BACKEND"),
         ({"REVIEW_BACKEND": "github", "GITHUB_TOKEN": ""}, "REVIEW_BACKEND"),
         ({"REQUIRED_APPROVALS": "0"}, "REQUIRED_APPROVALS"),
+        ({"FEED_METADATA_CHECK_SECONDS": "-1"}, "FEED_METADATA_CHECK_SECONDS"),
+        ({"FEED_METADATA_CHECK_SECONDS": "often"}, "FEED_METADATA_CHECK_SECONDS"),
         ({"REQUIRE_REVIEWED_HEAD": "sometimes"}, "REQUIRE_REVIEWED_HEAD"),
         ({"TODESKTOP_DOWNLOAD_BASE_URL": "download.todesktop.com"}, "TODESKTOP_DOWNLOAD_BASE_URL"),
         (

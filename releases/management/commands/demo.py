@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from releases.demo.run import DemoFailed, DemoResult, demo_run
+from releases.integrations import buckets
 from releases.management.progress import StagingProgress
 from releases.services.manual import ManualStageError
 
@@ -32,7 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, size_kb: int, quiet: bool, verbosity: int = 1, **options):
         if size_kb < 1:
             raise CommandError("--size-kb must be 1 or more")
-        self.stdout.write(f"Demo on {settings.DATABASES['default']['NAME']} and {_buckets()}.")
+        self.stdout.write(f"Demo on {settings.DATABASES['default']['NAME']}, {_buckets()}.")
         call_command("migrate", interactive=False, verbosity=0)
         progress = StagingProgress(stream=self.stdout._out, quiet=quiet, indent="   ")
         try:
@@ -60,9 +61,7 @@ def _narrating(*, verbose: bool) -> Iterator[None]:
 
 
 def _buckets() -> str:
-    if settings.STORAGE_BACKEND == "filesystem":
-        return f"buckets in {settings.BUCKETS_DIR}"
-    return f"S3 buckets {settings.STAGING_BUCKET} / {settings.PRODUCTION_BUCKET}"
+    return f"staging {buckets.staging().location}, production {buckets.production().location}"
 
 
 def _summary(result: DemoResult) -> list[str]:

@@ -8,16 +8,19 @@ over what production holds today.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
-from releases.control_files import BUILDS_FILE
+from releases.control_files import (
+    BUILDS_FILE,
+    ControlFileInvalid,
+    builds_ids,
+    control_bytes,
+    control_parse,
+)
 from releases.models import ReleaseRequest
+from releases.services.promotion.halts import halts_overlay
 from releases.services.review_backends import review_backend
-
-BUILD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class DesiredStateError(Exception):
@@ -47,37 +50,26 @@ class DesiredState:
             return self
         if self.compose is not None:
             return self.compose(excluded)
-        entries = [e for e in json.loads(self.builds_json) if e["id"] not in excluded]
+        entries = control_parse(BUILDS_FILE, self.builds_json)
+        entries = [e for e in entries if e["id"] not in excluded]
         kept = [bid for bid in self.build_ids if bid not in excluded]
-        return replace(self, builds_json=json_bytes(entries), build_ids=kept)
-
-
-def json_bytes(value) -> bytes:
-    """JSON as the review writes it: 2-space indent, trailing newline."""
-    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
+        return replace(self, builds_json=control_bytes(entries), build_ids=kept)
 
 
 def build_ids_of(raw: bytes | None, *, strict: bool) -> list[str]:
     """The ids listed in a `desktop-builds.json`; an unreadable file is `[]` unless `strict`."""
     try:
-        entries = json.loads(raw) if raw else []
-        if not isinstance(entries, list):
-            raise ValueError("not a JSON array")
-        ids = [entry["id"] for entry in entries]
-        bad = [value for value in ids if not isinstance(value, str) or not BUILD_ID.match(value)]
-        if bad:
-            raise ValueError(f"invalid build id {bad[0]!r}")
-    except (ValueError, TypeError, KeyError) as exc:
+        return builds_ids(raw)
+    except ControlFileInvalid as exc:
         if strict:
             raise DesiredStateInvalid(f"{BUILDS_FILE} is not valid: {exc}") from exc
         return []
-    return list(dict.fromkeys(ids))
 
 
 def desired_state_read(*, production, settle_halts: bool = True) -> DesiredState:
     """The desired state from the configured review backend. Its desktop-releases.json is
     validated by the plan, against the builds that can actually be promoted. Rollouts halted
-    from the admin stay halted in it until it carries the halt (releases.services.rollouts);
+    from the admin stay halted in it until it carries the halt (`halts.halts_overlay`);
     `settle_halts=False` (a dry run) leaves the halts' records as they are."""
     state = review_backend().desired_state(production=production)
     state.build_ids = build_ids_of(state.builds_json, strict=True)
@@ -85,8 +77,6 @@ def desired_state_read(*, production, settle_halts: bool = True) -> DesiredState
 
 
 def _with_halts(state: DesiredState, *, settle: bool) -> DesiredState:
-    from releases.services.rollouts import halts_overlay
-
     state.releases_json = halts_overlay(state.releases_json, settle=settle)
     if state.compose is not None:
         compose = state.compose

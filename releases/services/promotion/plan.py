@@ -17,12 +17,19 @@ never holds back the others.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import (
+    BUILDS_FILE,
+    CONTROL_FILES,
+    RELEASES_FILE,
+    ControlFileInvalid,
+    control_bytes,
+    control_parse,
+    control_read,
+)
 from releases.integrations.buckets import Bucket, ObjectInfo, hashes_of
 from releases.models import Build, BuildFile, Verification
 from releases.services.ownership import names_refusal
@@ -33,8 +40,7 @@ from releases.services.promotion.desired import (
 from releases.services.promotion.rules import rules_problems
 
 MANIFEST_SUFFIXES = (".yml", ".yaml", ".json")
-EMPTY_RULES = b"{}\n"
-CONTROL_FILES = frozenset({BUILDS_FILE, RELEASES_FILE})
+EMPTY_RULES = control_bytes({})
 # An S3 multipart ETag (`<md5 of part md5s>-<parts>`) is not a content hash: a copy may get a
 # different one for the same bytes, so only the size is compared for those.
 MULTIPART_ETAG = re.compile(r"^[0-9a-f]{32}-\d+$")
@@ -133,13 +139,6 @@ def same_bytes(row: BuildFile, staged: ObjectInfo, present: ObjectInfo, producti
 
 def is_manifest(name: str) -> bool:
     return name.lower().endswith(MANIFEST_SUFFIXES)
-
-
-def _read_or_none(bucket: Bucket, key: str) -> bytes | None:
-    try:
-        return bucket.read_bytes(key)
-    except KeyError:
-        return None
 
 
 def _build_copies(build_id: str, *, staging: Bucket, production: Bucket) -> list[Copy] | Refusal:
@@ -243,7 +242,7 @@ def promotion_plan(
     review: Callable[[list[str]], Gate] | None = None,
 ) -> Plan:
     """`review` says which of the new builds the review lets through (GitHub backend)."""
-    current_builds = _read_or_none(production, BUILDS_FILE)
+    current_builds = control_read(production, BUILDS_FILE)
     current_ids = build_ids_of(current_builds, strict=False)
     plan = Plan(new_build_ids=[bid for bid in desired.build_ids if bid not in set(current_ids)])
     gate = review(plan.new_build_ids) if review else Gate()
@@ -286,10 +285,10 @@ def _builds_changed(current: bytes | None, desired: bytes, *, filtered: bool) ->
     if not filtered:
         return True
     if current is None:
-        return bool(json.loads(desired))
+        return bool(control_parse(BUILDS_FILE, desired))
     try:
-        return json.loads(current) != json.loads(desired)
-    except ValueError:
+        return control_parse(BUILDS_FILE, current) != control_parse(BUILDS_FILE, desired)
+    except ControlFileInvalid:
         return True
 
 
@@ -300,7 +299,7 @@ def _plan_writes(
     only when every build it names is listed (else production keeps its rules, and says why)."""
     listed = set(desired.build_ids)
     refused = {bid: r.reason for bid, r in plan.refused.items()}
-    current_rules = _read_or_none(production, RELEASES_FILE)
+    current_rules = control_read(production, RELEASES_FILE)
     changes_rules = desired.releases_json not in (None, current_rules)
     plan.invalid = [*(gate.held if changes_rules else [])]
     plan.invalid += rules_problems(desired.releases_json, listed=listed, refused=refused)

@@ -9,11 +9,10 @@ production keeps its last good state, and the promotion says why.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import BUILDS_FILE, RELEASES_FILE, ControlFileInvalid, control_parse
 from releases.validation import release_rules_problems
 
 
@@ -25,10 +24,10 @@ def rules_problems(
     if raw is None:
         return []
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        return [f"{RELEASES_FILE} is not JSON ({str(exc)[:120]})"]
-    if not isinstance(data, dict):
+        data = control_parse(RELEASES_FILE, raw)
+    except ControlFileInvalid as exc:
+        if exc.not_json:
+            return [f"{RELEASES_FILE} is not JSON ({str(exc)[:120]})"]
         return [f"{RELEASES_FILE} is not a JSON object"]
     problems = [f"{RELEASES_FILE}: {problem}" for problem in release_rules_problems(data)]
     if problems:

@@ -7,24 +7,23 @@ state is the accepted release requests, laid over what production holds today.
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.db.models import Q
 
-from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import (
+    BUILDS_FILE,
+    RELEASES_FILE,
+    control_bytes,
+    control_parse_or_empty,
+    control_read,
+)
 from releases.models import Build, ReleaseRequest, ReleaseState, RolloutHalt
 from releases.services import lifecycle
 from releases.services.lifecycle import Event
-from releases.services.promotion.desired import (
-    DesiredState,
-    build_ids_of,
-    json_bytes,
-    release_apply,
-)
+from releases.services.promotion.desired import DesiredState, build_ids_of, release_apply
+from releases.services.promotion.halts import rules_halted
 from releases.services.promotion.plan import Gate
 from releases.services.review_backends import ReviewBackend
-from releases.services.rollouts import rules_halted
 
 # Release requests whose content belongs in production; one whose promotion failed once it was
 # approved stays accepted, so that reconcile retries it.
@@ -92,21 +91,13 @@ def _state(production, excluded: frozenset[str]) -> DesiredState:
     return state
 
 
-def _read_json(production, key: str, default):
-    try:
-        raw = production.read_bytes(key)
-        value = json.loads(raw)
-        return value if isinstance(value, type(default)) else default
-    except (KeyError, ValueError):
-        return default
-
-
 def _from_database(*, production, excluded: frozenset[str] = frozenset()) -> DesiredState:
     # Keep what production already lists (e.g. builds promoted before this install) and lay the
     # accepted releases over it, in the order they were accepted: the last word wins. Releases
     # of `excluded` builds (refused by the plan) add nothing, not even their rules.
-    entries = {e.get("id"): e for e in _read_json(production, BUILDS_FILE, []) if "id" in e}
-    rules = _read_json(production, RELEASES_FILE, {})
+    listed = control_parse_or_empty(BUILDS_FILE, control_read(production, BUILDS_FILE))
+    entries = {e.get("id"): e for e in listed if "id" in e}
+    rules = control_parse_or_empty(RELEASES_FILE, control_read(production, RELEASES_FILE))
     had_rules = bool(rules)
     accepted = (
         ReleaseRequest.objects.filter(ACCEPTED)
@@ -117,7 +108,7 @@ def _from_database(*, production, excluded: frozenset[str] = frozenset()) -> Des
     for release in accepted:
         had_rules = release_apply(entries, rules, release=release) or had_rules
     return DesiredState(
-        builds_json=json_bytes(list(entries.values())),
-        releases_json=json_bytes(rules) if had_rules else None,
+        builds_json=control_bytes(list(entries.values())),
+        releases_json=control_bytes(rules) if had_rules else None,
         source="approved releases",
     )

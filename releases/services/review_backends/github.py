@@ -22,8 +22,9 @@ from functools import partial
 
 from django.db import connection, transaction
 
-from releases.control_files import BUILDS_FILE, RELEASES_FILE
+from releases.control_files import BUILDS_FILE, RELEASES_FILE, control_bytes
 from releases.integrations import github
+from releases.locks import advisory_try_lock, advisory_unlock
 from releases.models import Build, ReleaseRequest, ReleaseState, RolloutHalt
 from releases.services import lifecycle, release_files
 from releases.services.lifecycle import FILES_STAGED, Event
@@ -92,7 +93,7 @@ class GitHubReview(ReviewBackend):
         except github.GitHubError as exc:
             raise DesiredStateError(f"cannot read the default branch: {exc}") from exc
         return DesiredState(
-            builds_json=builds.text.encode() if builds else b"[]\n",
+            builds_json=builds.text.encode() if builds else control_bytes([]),
             releases_json=releases.text.encode() if releases else None,
             source=f"default branch {branch} at {sha[:12]}",
         )
@@ -108,15 +109,12 @@ def _exclusive(release_id: int) -> Iterator[bool]:
     if connection.vendor != "postgresql":
         yield True
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, release_id])
-        acquired = cursor.fetchone()[0]
+    acquired = advisory_try_lock(LOCK_NAMESPACE, release_id)
     try:
         yield acquired
     finally:
         if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, release_id])
+            advisory_unlock(LOCK_NAMESPACE, release_id)
 
 
 def _pull_open(release: ReleaseRequest) -> None:

@@ -1,0 +1,63 @@
+"""Polls wait in a queue for the flusher (adoption/counting.py): the queue stays bounded
+whatever the traffic, and nothing queued is lost or counted twice."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from datasketches import hll_sketch
+
+from adoption import counting
+from adoption.counting import MAX_PENDING_POLLS, count_feed, discard_pending, flush_now
+from adoption.models import AdoptionCount, AdoptionSketch
+
+pytestmark = pytest.mark.django_db
+POLL = {"REQUEST_METHOD": "GET"}
+
+
+@pytest.fixture(autouse=True)
+def counting_on(settings):
+    settings.ADOPTION_COUNTING = True
+    discard_pending()
+    yield
+    discard_pending()
+
+
+def poll(staging_id: str | None = None) -> None:
+    meta = {**POLL, "HTTP_X_USER_STAGING_ID": staging_id} if staging_id else POLL
+    count_feed(meta, path="latest-mac.yml", key="latest-mac-build-b7.yml", status=200)
+
+
+def polls_counted() -> int:
+    rows = AdoptionCount.objects.filter(metric="poll", build_id="b7", platform="mac")
+    return sum(row.count for row in rows)
+
+
+def test_the_queue_never_holds_more_than_its_bound():
+    for _ in range(MAX_PENDING_POLLS + 10):
+        poll()
+    assert len(counting._counter.polls) <= MAX_PENDING_POLLS
+    flush_now()
+    assert polls_counted() == MAX_PENDING_POLLS + 10
+    assert len(counting._counter.polls) == 0
+
+
+def test_install_ids_reach_the_sketch_only_hashed_and_only_when_flushed():
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    for staging_id in ids * 3:
+        poll(staging_id)
+    poll("not-a-uuid")
+    assert AdoptionSketch.objects.count() == 0  # nothing written before the flush
+    flush_now()
+    assert polls_counted() == 121
+    [row] = AdoptionSketch.objects.filter(build_id="b7", platform="mac")
+    assert round(hll_sketch.deserialize(bytes(row.sketch)).get_estimate()) == 40
+    assert all(staging_id.encode() not in bytes(row.sketch) for staging_id in ids)
+
+
+def test_discarding_forgets_the_queued_polls():
+    poll()
+    discard_pending()
+    flush_now()
+    assert polls_counted() == 0
