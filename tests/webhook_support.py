@@ -1,8 +1,10 @@
-"""Helpers for the release-webhook tests: signed bodies, settings, the real `staging` queue."""
+"""Helpers for the release-webhook tests: signed bodies, settings, the real `staging` queue, a
+broker that is down."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -112,3 +114,29 @@ def staging_queue():
     yield queue
     queue.clear()
     app.conf.task_always_eager = eager
+
+
+@contextlib.contextmanager
+def broker_closed():
+    """Celery's broker is a closed port until the block ends: publishing fails after Celery's
+    own retries, and nothing is run in-process in its place."""
+    from selfhosted.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    # broker_write_url: Celery lets CELERY_BROKER_URL from the environment win over broker_url.
+    app.conf.broker_write_url = "redis://127.0.0.1:9/0"  # the discard port: nothing listens
+    app._pool, app.amqp._producer_pool = None, None  # Celery caches the connection pools
+    try:
+        yield
+    finally:
+        app.conf.broker_write_url = None
+        app.conf.task_always_eager = eager
+        app._pool, app.amqp._producer_pool = None, None
+
+
+@pytest.fixture
+def broker_down():
+    """The broker is down for the whole test (`broker_closed`)."""
+    with broker_closed():
+        yield

@@ -7,8 +7,6 @@ the API or a management command, as a release manager would (README: Operations,
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
@@ -21,7 +19,7 @@ from releases.integrations import buckets
 from releases.models import AuditEvent, BuildStatus, ReleaseRequest, ReleaseState
 from releases.roles import roles_sync
 from selfhosted.celery import app
-from tests.webhook_support import payload, post
+from tests.webhook_support import broker_closed, payload, post
 
 pytestmark = pytest.mark.usefixtures("fs_buckets", "webhook_settings")
 RELEASES = reverse("admin:releases_releaserequest_changelist")
@@ -130,19 +128,6 @@ def test_a_review_that_could_not_open_names_githubs_answer_and_the_admins_retry_
     assert pull["number"] == release.pr_number
 
 
-@contextlib.contextmanager
-def broker_down():
-    """Celery's broker is a closed port until the block ends."""
-    # broker_write_url: Celery lets CELERY_BROKER_URL from the environment win over broker_url.
-    app.conf.broker_write_url = "redis://127.0.0.1:9/0"  # the discard port: nothing listens
-    app._pool, app.amqp._producer_pool = None, None  # Celery caches the connection pools
-    try:
-        yield
-    finally:
-        app.conf.broker_write_url = None
-        app._pool, app.amqp._producer_pool = None, None
-
-
 def api_client(user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
@@ -154,7 +139,7 @@ def test_a_broker_outage_at_enqueue_is_named_and_the_apis_retry_queues_staging(
     client, origin, settings, staging_queue
 ):
     settings.REVIEW_BACKEND = "admin"
-    with broker_down():
+    with broker_closed():
         response = post(client, payload())
     assert response.status_code == 202
     release = the_release()

@@ -119,22 +119,6 @@ def test_a_step_that_rolls_back_notifies_nobody(receivers, django_capture_on_com
     assert not Notification.objects.exists() and receivers.webhook.requests == []
 
 
-@pytest.fixture
-def broker_down():
-    """Tasks are sent to a broker nobody listens on (a real connection refused)."""
-    from selfhosted.celery import app
-
-    saved = (app.conf.broker_url, app.conf.task_always_eager)
-    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    app.conf.task_always_eager = False
-    app._pool = None  # the producer pool holds connections to the configured broker
-    app.amqp._producer_pool = None
-    yield
-    app.conf.broker_url, app.conf.task_always_eager = saved
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 def test_a_broker_outage_never_fails_the_step_and_the_sweep_sends_it_later(
     client, receivers, broker_down, django_capture_on_commit_callbacks
 ):

@@ -222,19 +222,6 @@ def test_concurrent_re_releases_of_one_new_build_share_the_build(
     assert len(staging_queue) == 8
 
 
-@pytest.fixture
-def broker_down(staging_queue):
-    """Celery's broker is a closed port: publishing fails after Celery's own retries."""
-    from selfhosted.celery import app
-
-    # broker_write_url: Celery lets CELERY_BROKER_URL from the environment win over broker_url.
-    app.conf.broker_write_url = "redis://127.0.0.1:9/0"  # the discard port: nothing listens
-    app._pool, app.amqp._producer_pool = None, None  # Celery caches the connection pools
-    yield
-    app.conf.broker_write_url = None
-    app._pool, app.amqp._producer_pool = None, None
-
-
 @pytest.mark.slow  # waits out Celery's publish retries to a closed port
 def test_a_broker_outage_marks_the_release_failed_instead_of_answering_500(
     client, webhook_settings, broker_down, django_capture_on_commit_callbacks
