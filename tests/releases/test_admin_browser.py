@@ -81,6 +81,20 @@ class Site:
         locate = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
         return WebDriverWait(self.driver, 10).until(locate)
 
+    def submit(self, css: str) -> None:
+        """Click a button that posts a form, and wait until the answer's page has replaced this
+        one (reading before that finds the old page's elements, or stale ones)."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        self.find(css).click()
+        WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, 10).until(
+            lambda driver: driver.execute_script("return document.readyState") == "complete"
+        )
+
     def find(self, css: str):
         from selenium.webdriver.common.by import By
 
@@ -174,7 +188,7 @@ def test_approve_with_a_comment(site):
     site.get(review_page(release))
 
     site.find("#id_approve_comment").send_keys("notarisation checked")
-    site.find("#approve-button").click()
+    site.submit("#approve-button")
 
     assert "approved" in site.find(".messagelist").text
     assert site.find("#review-state").text == "live"
@@ -189,10 +203,10 @@ def test_reject_with_a_reason_after_a_confirmation(site):
     site.get(review_page(release))
 
     site.find("#id_reject_comment").send_keys("the icon is wrong")
-    site.find("#reject-button").click()
+    site.submit("#reject-button")
     assert "Rejecting ends this review" in site.text()
     site.shot("reject-confirm")
-    site.find("#confirm-reject").click()
+    site.submit("#confirm-reject")
 
     assert site.find("#review-state").text == "rejected"
     assert "the icon is wrong" in site.find("#reviews").text
@@ -204,14 +218,14 @@ def test_a_second_approval_by_the_same_person_is_refused(site, settings):
     person("ann", "approvers")
     site.login("ann")
     site.get(review_page(release))
-    site.find("#approve-button").click()
+    site.submit("#approve-button")
     assert site.find("#review-approvals").text == "1 of 2 required"
 
     assert site.find("#approve-button").get_attribute("disabled")
     assert "ann already approved it" in site.find("#approve-blocker").text
     # A stale tab still offering the button: the server refuses it all the same.
     site.driver.execute_script("document.getElementById('approve-button').disabled = false")
-    site.find("#approve-button").click()
+    site.submit("#approve-button")
 
     refused = site.find(".messagelist").text.lower()  # the admin capitalises messages
     assert "not recorded: ann already approved it" in refused
@@ -247,7 +261,7 @@ def test_the_tampered_chain_banner(site):
     site.login("ann")
     site.get("/admin/releases/auditevent/")
 
-    site.find("#chain-check-button").click()
+    site.submit("#chain-check-button")
 
     banner = site.wait_for("#chain-broken")  # the check posts, then the list loads again
     assert banner.is_displayed() and f"#{first.sequence}" in banner.text
