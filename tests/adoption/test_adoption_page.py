@@ -13,6 +13,8 @@ from django.contrib.auth.models import Permission, User
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from adoption.batch import LG_K, Batch
 from adoption.services import adoption_flush
@@ -84,7 +86,10 @@ def test_the_adoption_page_renders_its_chart_offline(live_server, browser, fs_bu
     browser.get(f"{live_server.url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys("rm")
     browser.find_element(By.NAME, "password").send_keys(password)
+    login_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # Logged in only once the answer to the form has replaced the login page.
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(login_page))
 
     browser.get(f"{live_server.url}/admin/adoption/adoptioncount/")
 
