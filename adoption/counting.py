@@ -93,11 +93,11 @@ class _Counter:
         """Move the pending polls into the batch: count each, and hash each install id with
         the period's secret into its hour's sketch (the id itself goes no further)."""
         polls = self.polls
-        pending = len(polls)
-        if not pending:
+        if not polls:
             return
         period, secret = self.secret(time.time())
-        with self.lock:
+        with self.lock:  # one fold at a time: the flusher, or a request past the bound
+            pending = len(polls)
             batch = self.batch
             if batch.period != period:
                 batch.sketches.clear()  # a rotation mid-batch: the old period's few are dropped

@@ -3,10 +3,12 @@ whatever the traffic, and nothing queued is lost or counted twice."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
 from datasketches import hll_sketch
+from django.db import connection
 
 from adoption import counting
 from adoption.counting import MAX_PENDING_POLLS, count_feed, discard_pending, flush_now
@@ -61,3 +63,40 @@ def test_discarding_forgets_the_queued_polls():
     discard_pending()
     flush_now()
     assert polls_counted() == 0
+
+
+@pytest.mark.django_db(transaction=True)  # the other threads' connections see the rows
+def test_requests_folding_past_the_bound_and_the_flusher_lose_nothing():
+    errors: list[BaseException] = []
+
+    def requests_thread() -> None:
+        try:
+            for _ in range(MAX_PENDING_POLLS // 2 + 5_000):
+                poll()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def flusher_thread(stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                flush_now()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    stop = threading.Event()
+    flusher = threading.Thread(target=flusher_thread, args=(stop,))
+    senders = [threading.Thread(target=requests_thread) for _ in range(4)]
+    flusher.start()
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    stop.set()
+    flusher.join()
+    flush_now()
+    assert errors == []
+    assert polls_counted() == 4 * (MAX_PENDING_POLLS // 2 + 5_000)
