@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,8 @@ from django.db.models import Sum
 from adoption.batch import LG_K, Batch
 from adoption.models import AdoptionCount, AdoptionSecret, AdoptionSketch
 from releases.models import BuildFile
+
+logger = logging.getLogger(__name__)
 
 DAY_SECONDS = 86400
 
@@ -53,7 +56,11 @@ def _builds_of(names: set[str]) -> dict[str, str]:
 
 
 def adoption_flush(*, batch: Batch) -> None:
-    """Add one process's counts and sketches to the database (safe across replicas)."""
+    """Add one process's counts and sketches to the database (safe across replicas).
+
+    One transaction: a reader never sees a batch's polls without its installs, and a failed
+    flush leaves nothing half-written. Rows are written in key order, so two replicas flushing
+    the same hours lock them in the same order and never deadlock."""
     files = {key[4] for key in batch.counts if key[3] in ("full_download", "differential_download")}
     owners = _builds_of(files) if files else {}
     rows = defaultdict(int)
@@ -61,9 +68,14 @@ def adoption_flush(*, batch: Batch) -> None:
         if metric in ("full_download", "differential_download"):
             build = owners.get(name, "")
         rows[(hour, platform, build, metric, name)] += count
-    _add_counts(rows)
-    for (hour, platform, build), sketch in batch.sketches.items():
-        _merge_sketch(_when(hour), platform, build, sketch)
+    with transaction.atomic():
+        _add_counts(rows)
+        for (hour, platform, build), sketch in sorted(batch.sketches.items(), key=_by_key):
+            _merge_sketch(_when(hour), platform, build, sketch)
+
+
+def _by_key(item: tuple) -> tuple:
+    return item[0]
 
 
 def _add_counts(rows: dict[tuple[int, str, str, str, str], int]) -> None:
@@ -78,7 +90,7 @@ def _add_counts(rows: dict[tuple[int, str, str, str, str], int]) -> None:
     adapt = connection.ops.adapt_datetimefield_value
     params = [
         (adapt(_when(hour)), platform[:16], build[:64], metric, name[:255], count)
-        for (hour, platform, build, metric, name), count in rows.items()
+        for (hour, platform, build, metric, name), count in sorted(rows.items())
     ]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, params)
@@ -100,7 +112,12 @@ def _merge_sketch(hour: datetime, platform: str, build: str, sketch: hll_sketch)
                     )
                     return
                 union = hll_union(LG_K)
-                union.update(hll_sketch.deserialize(bytes(row.sketch)))
+                try:
+                    union.update(hll_sketch.deserialize(bytes(row.sketch)))
+                except Exception:  # a row that no longer reads: the new sketch replaces it
+                    logger.warning(
+                        "adoption sketch %s/%s/%s unreadable; replaced", hour, platform, build
+                    )
                 union.update(sketch)
                 row.sketch = union.get_result().serialize_compact()
                 row.save(update_fields=["sketch"])

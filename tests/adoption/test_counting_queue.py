@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from datasketches import hll_sketch
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from adoption import counting
+from adoption.batch import Batch
 from adoption.counting import MAX_PENDING_POLLS, count_feed, discard_pending, flush_now
 from adoption.models import AdoptionCount, AdoptionSketch
+from adoption.services import adoption_flush
 
 pytestmark = pytest.mark.django_db
 POLL = {"REQUEST_METHOD": "GET"}
@@ -100,3 +103,33 @@ def test_requests_folding_past_the_bound_and_the_flusher_lose_nothing():
     flush_now()
     assert errors == []
     assert polls_counted() == 4 * (MAX_PENDING_POLLS // 2 + 5_000)
+
+
+def test_a_flush_is_all_or_nothing():
+    hour = 3600 * 490_000
+    sketch = hll_sketch(12)
+    sketch.update(42)
+    batch = Batch()
+    batch.add(hour, "mac", "b7", "poll")
+    # A sketch the database refuses (its platform is too long for the column): the flush fails
+    # at its last write, and the poll counted before it must not be left behind.
+    batch.sketches[(hour, "x" * 40, "b7")] = sketch
+    with pytest.raises(DatabaseError):
+        adoption_flush(batch=batch)
+    assert AdoptionCount.objects.count() == 0
+
+
+def test_an_unreadable_sketch_row_is_replaced_and_the_counts_kept():
+    hour = 3600 * 490_000
+    AdoptionSketch.objects.create(
+        hour=datetime.fromtimestamp(hour, tz=UTC), platform="mac", build_id="b7", sketch=b"junk"
+    )
+    sketch = hll_sketch(12)
+    sketch.update(42)
+    batch = Batch()
+    batch.add(hour, "mac", "b7", "poll")
+    batch.sketches[(hour, "mac", "b7")] = sketch
+    adoption_flush(batch=batch)
+    assert polls_counted() == 1
+    [row] = AdoptionSketch.objects.all()
+    assert round(hll_sketch.deserialize(bytes(row.sketch)).get_estimate()) == 1
