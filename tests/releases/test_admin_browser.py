@@ -83,16 +83,20 @@ class Site:
 
     def submit(self, css: str) -> None:
         """Click a button that posts a form, and wait until the answer's page has replaced this
-        one (reading before that finds the old page's elements, or stale ones)."""
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
+        one (reading before that finds the old page's elements, or stale ones).
+
+        The old page is marked on its `window`; the new document has no mark. Chromium may
+        answer a query made mid-navigation with an error rather than a result (a stale node,
+        "Node with given id does not belong to the document"): the wait asks again."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        page = self.driver.find_element(By.TAG_NAME, "html")
+        self.driver.execute_script("window.__beforeSubmit = true")
         self.find(css).click()
-        WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(page))
-        WebDriverWait(self.driver, 10).until(
-            lambda driver: driver.execute_script("return document.readyState") == "complete"
+        WebDriverWait(self.driver, 10, ignored_exceptions=(WebDriverException,)).until(
+            lambda driver: driver.execute_script(
+                "return !window.__beforeSubmit && document.readyState === 'complete'"
+            )
         )
 
     def find(self, css: str):
