@@ -33,7 +33,6 @@ from django.core.handlers.wsgi import get_path_info
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpResponse
-from django.http.request import split_domain_port
 
 from adoption.counting import count_feed
 from cdn.memory import memos_reset, replies_memo
@@ -41,7 +40,7 @@ from cdn.metadata import metadata_generation
 from cdn.serving import PRECONDITION_HEADERS, immutable_key
 from cdn.views import FEED_KEY, feed_key, raw_path_is_valid
 from releases.integrations import buckets
-from selfhosted.hosts import FEED_PREFIX
+from selfhosted.hosts import FEED_URLCONFS, lane
 
 # Request headers that change the answer beyond the key: those go to Django every time.
 PASS_HEADERS = (*PRECONDITION_HEADERS, "HTTP_RANGE", "HTTP_IF_RANGE")
@@ -56,13 +55,12 @@ def _feed_path(environ: dict[str, Any]) -> tuple[str, str] | None:
     host = environ.get("HTTP_HOST")
     if not host:
         return None
-    domain, _port = split_domain_port(host)
     path_info = get_path_info(environ)
-    if domain in settings.FEED_HOSTS:
-        return "root", path_info[1:]
-    if domain in settings.DOWNLOAD_HOSTS or not path_info.startswith(FEED_PREFIX):
+    found = lane(host, path_info)
+    if found is None or found[0] not in FEED_URLCONFS:
         return None
-    return "prefix", path_info[len(FEED_PREFIX) :]
+    mount = found[1]
+    return mount, path_info[len(mount) :]
 
 
 def _slot(environ: dict[str, Any]) -> tuple[tuple, str, str] | None:

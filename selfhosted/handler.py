@@ -16,23 +16,15 @@ from __future__ import annotations
 
 import functools
 
-from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.urls import set_script_prefix
 
 from cdn.replies import remember, replay
-from selfhosted.hosts import DOWNLOAD_PREFIX, FEED_PREFIX
+from selfhosted.hosts import lane
 
 
 def _is_fast_lane(environ: dict) -> bool:
-    path = environ.get("PATH_INFO", "")
-    if path.startswith((FEED_PREFIX, DOWNLOAD_PREFIX)):
-        return True
-    if not (settings.FEED_HOSTS or settings.DOWNLOAD_HOSTS):
-        return False
-    host = environ.get("HTTP_HOST", "").lower()
-    host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return host in settings.FEED_HOSTS or host in settings.DOWNLOAD_HOSTS
+    return lane(environ.get("HTTP_HOST", ""), environ.get("PATH_INFO", "")) is not None
 
 
 def _close_without_signal(response) -> None:

@@ -64,24 +64,37 @@ def dot_segments_remove(path: str) -> str:
     return "/".join(out)
 
 
+def lane(host: str, path_info: str) -> tuple[type, str] | None:
+    """The fast lane a request takes, as (urlconf, mount), or None for Django's normal stack.
+
+    The one routing decision: HostRoutingMiddleware, the WSGI handler (selfhosted/handler.py)
+    and the replayed feed answers (cdn/replies.py) all ask it. `host` is a Host header's value,
+    port included; a role host (FEED_HOSTS, DOWNLOAD_HOSTS) wins over the path."""
+    if settings.FEED_HOSTS or settings.DOWNLOAD_HOSTS:
+        domain, _port = split_domain_port(host)
+        if domain in settings.FEED_HOSTS:
+            return FeedRootUrls, "/"
+        if domain in settings.DOWNLOAD_HOSTS:
+            return DownloadRootUrls, "/"
+    if path_info.startswith(FEED_PREFIX):
+        return FeedPrefixUrls, FEED_PREFIX
+    if path_info.startswith(DOWNLOAD_PREFIX):
+        return DownloadPrefixUrls, DOWNLOAD_PREFIX
+    return None
+
+
 class HostRoutingMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request):
         try:
-            host, _port = split_domain_port(request.get_host())
+            found = lane(request.get_host(), request.path_info)
         except DisallowedHost:
             return self.get_response(request)  # CommonMiddleware answers 400 for it
-        if host in settings.FEED_HOSTS:
-            return self._fast(request, FeedRootUrls, "/")
-        if host in settings.DOWNLOAD_HOSTS:
-            return self._fast(request, DownloadRootUrls, "/")
-        if request.path_info.startswith(FEED_PREFIX):
-            return self._fast(request, FeedPrefixUrls, FEED_PREFIX)
-        if request.path_info.startswith(DOWNLOAD_PREFIX):
-            return self._fast(request, DownloadPrefixUrls, DOWNLOAD_PREFIX)
-        return self.get_response(request)
+        if found is None:
+            return self.get_response(request)
+        return self._fast(request, *found)
 
     def _fast(self, request, urlconf, mount: str):
         rest = request.path_info[len(mount) :]

@@ -670,6 +670,11 @@ def _s3_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
 STORAGE_ROLES = {"staging": "staging_writer", "production": "production_reader"}
 
 
+# S3Storage OPTIONS that change where keys live or how they are addressed; the S3 bucket does
+# not apply them (docs/configuration.md), so a STORAGES entry that sets one is refused.
+UNAPPLIED_S3_OPTIONS = ("location", "custom_domain")
+
+
 @functools.cache
 def _bucket(alias: str, role: str) -> Bucket:
     """The bucket `settings.STORAGES[alias]` describes (its backend and OPTIONS, as an operator
@@ -693,6 +698,15 @@ def _s3_bucket(alias: str, backend: type, options: dict, role: str) -> S3Bucket:
             "backend (django.core.files.storage.FileSystemStorage or "
             "storages.backends.s3.S3Storage)"
         )
+    ignored = [name for name in UNAPPLIED_S3_OPTIONS if options.get(name)]
+    if ignored:
+        # django-storages would prefix keys or rewrite URLs with these, but this module
+        # addresses objects with its own client at the bucket's root: refused, not half-applied.
+        raise ImproperlyConfigured(
+            f"STORAGES[{alias!r}]: OPTIONS {', '.join(ignored)} not supported on S3 (objects "
+            "sit at the bucket's root; use a bucket of its own, and "
+            "S3_REDIRECT_PUBLIC_BASE_URL for a public domain)"
+        )
     if role != STORAGE_ROLES[alias]:
         # Another role signs this bucket's calls: the promoter reads staging and writes
         # production with one key, so that a copy is one server-side call.
@@ -711,6 +725,23 @@ def _s3_bucket(alias: str, backend: type, options: dict, role: str) -> S3Bucket:
     )
     storage = backend(**options)
     return S3Bucket(storage.bucket_name, storage)
+
+
+def buckets_check() -> list[str]:
+    """Build both buckets with every role's credentials, as a process will: the problems of the
+    STORAGES entries (an unknown backend, an unsupported option), one line each. No network."""
+    problems = []
+    for alias, roles in (
+        ("staging", ("staging_writer", "promoter")),
+        ("production", ("production_reader", "promoter")),
+    ):
+        for role in roles:
+            try:
+                _bucket(alias, role)
+            except ImproperlyConfigured as exc:
+                problems.append(str(exc))
+                break
+    return problems
 
 
 def buckets_prepare() -> None:

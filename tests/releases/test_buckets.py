@@ -281,3 +281,32 @@ def test_a_storages_backend_that_is_not_a_bucket_is_refused_by_name(settings):
     }
     with pytest.raises(ImproperlyConfigured, match=r"STORAGES\['staging'\]: .*InMemoryStorage"):
         buckets.staging()
+
+
+@pytest.mark.parametrize("option", ["location", "custom_domain"])
+def test_an_s3_option_the_buckets_would_not_apply_is_refused_by_name(s3_buckets, settings, option):
+    # django-storages would put keys under a prefix (or rewrite their URLs) with these; the
+    # buckets address objects at the bucket's root, so half-applying one would promote to a
+    # place the operator does not expect.
+    storage_options_set(settings, "production", **{option: "releases"})
+    with pytest.raises(ImproperlyConfigured, match=rf"STORAGES\['production'\]: OPTIONS {option}"):
+        buckets.production(role="promoter")
+    with pytest.raises(ImproperlyConfigured, match=option):
+        buckets.production()
+    assert s3_buckets.client().list_objects_v2(Bucket=settings.PRODUCTION_BUCKET)["KeyCount"] == 0
+    # The staging bucket, configured without it, is unaffected.
+    buckets.staging().write_bytes("b1/file.bin", b"x")
+
+
+def test_manage_check_names_every_storages_entry_the_buckets_refuse(s3_buckets, settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    call_command("check")  # the default S3 entries are fine
+    storage_options_set(settings, "staging", location="prefix")
+    storage_options_set(settings, "production", custom_domain="cdn.example.com")
+    with pytest.raises(SystemCheckError) as raised:
+        call_command("check")
+    text = str(raised.value)
+    assert "(releases.E001) STORAGES['staging']: OPTIONS location not supported on S3" in text
+    assert "(releases.E001) STORAGES['production']: OPTIONS custom_domain" in text
