@@ -13,7 +13,6 @@ exception's text names hosts, paths and buckets — is shown to staff users and 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from releases.integrations import buckets
 from releases.services.cdn_purge import cdn_purge_health
 from releases.services.notifications import notifications_health
 from releases.services.promotion.verdict import verdict_health
+from selfhosted.broker import embedded_broker_file
 from selfhosted.celery import app
 from selfhosted.metrics import metrics_token_given
 from selfhosted.redaction import text_redact
@@ -85,11 +85,8 @@ def _broker() -> None:
 def _broker_file_check(url: str) -> None:
     """The embedded broker is a SQLite file: connecting would create a missing one (empty, so
     the worker would never see what the web process queues there)."""
-    scheme, _, rest = url.partition(":///")
-    if scheme not in ("sqla+sqlite", "sqlite"):
-        return
-    path = rest.split("?", 1)[0]
-    if not os.path.isfile(path):
+    path = embedded_broker_file(url)
+    if path is not None and not path.is_file():
         raise RuntimeError(f"the broker database file {path} is missing")
 
 
