@@ -34,6 +34,7 @@ ALLOWED = {
     ),
     ("selfhosted/green.py", "green_sendfile", "gevent.socket"): GEVENT_ONLY,
     ("selfhosted/green.py", "install", "gevent"): GEVENT_ONLY,
+    ("selfhosted/green.py", "sqlite_off_loop", "gevent"): GEVENT_ONLY,
     ("adoption/counting.py", "_in_os_thread", "gevent"): GEVENT_ONLY,
     ("selfhosted/gunicorn.conf.py", "post_request", "gevent"): GEVENT_ONLY,
     ("selfhosted/gunicorn.conf.py", "post_worker_init", "selfhosted.green"): GEVENT_ONLY,

@@ -261,3 +261,42 @@ def test_make_run_with_an_unreachable_database_stops_with_one_line(tmp_path):
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("configuration error: DATABASE_URL: cannot use the database (")
     assert "s3cret" not in done.stderr
+
+
+@pytest.mark.timeout(240)
+def test_a_webhook_waiting_for_the_write_lock_never_pauses_the_feed(tmp_path):
+    """Another process holds SQLite's write lock for 4 s while a webhook arrives: the webhook
+    waits for it (and is accepted), and the feed and download polls that reach the same web
+    process meanwhile are answered at once. Under gevent, SQLite's wait used to hold the event
+    loop: every poll of that process waited for the lock too."""
+    build = FakeBuild(app_id=APP_ID, build_id="lockwait1", version="4.0.0", size=32 * 1024)
+    origin = start_origin(build)
+    instance = _instance(tmp_path / "data", origin, WEB_CONCURRENCY="1")
+    database = tmp_path / "data" / "db.sqlite3"
+    slowest = 0.0
+    try:
+        instance.wait_healthy()
+        requests.get(f"{instance.base}/update/latest.yml", timeout=10)  # warm
+        lock = sqlite3.connect(database, isolation_level=None, timeout=30)
+        lock.execute("BEGIN IMMEDIATE")
+        with ThreadPoolExecutor(1) as pool:
+            webhook = pool.submit(_post_webhook, instance, build)
+            time.sleep(0.5)  # the webhook is in, waiting for the lock
+            deadline = time.monotonic() + 3
+            polls = 0
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                answer = requests.get(f"{instance.base}/update/latest.yml", timeout=30)
+                slowest = max(slowest, time.monotonic() - started)
+                assert answer.status_code in (200, 404)
+                polls += 1
+            waited = not webhook.done()
+            lock.execute("ROLLBACK")
+            lock.close()
+            assert slowest < 1.0, f"a poll waited {slowest:.2f} s behind the webhook's lock wait"
+            assert polls >= 10, polls
+            assert waited, "the webhook did not wait for the lock"
+            assert webhook.result(timeout=60) == 202
+    finally:
+        assert instance.stop() == 0
+        origin.stop()
