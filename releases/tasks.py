@@ -28,6 +28,7 @@ from releases.services.retention import staging_prune as prune
 from releases.services.review import review_open as open_review
 from releases.services.staging import build_stage, staging_give_up
 from releases.services.staging_recovery import staging_lost
+from selfhosted.broker import embedded_broker_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,14 @@ def notify_sweep() -> None:
         notify_event.delay(event_id)
     for notification_id in deliveries:
         notify_deliver.delay(notification_id)
+
+
+@shared_task(base=ReliableTask, name="releases.tasks.broker_sweep")
+def broker_sweep() -> None:
+    """Periodic (beat), with the embedded broker only: drop the messages kombu delivered."""
+    deleted = embedded_broker_sweep()
+    if deleted:
+        logger.info("embedded broker: %d delivered messages removed", deleted)
 
 
 @shared_task(base=ReliableTask, name="releases.tasks.cdn_purge")

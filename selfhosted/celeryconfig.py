@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from kombu import Exchange, Queue
 
+from selfhosted.broker import BROKER_SWEEP_INTERVAL_SECONDS, embedded_broker_file
+
 broker_url = settings.CELERY_BROKER_URL
 broker_connection_retry_on_startup = True
 # Redis re-delivers an unacknowledged task after this long; it must exceed the longest task or
@@ -65,4 +67,10 @@ beat_schedule = {
         "schedule": float(settings.AUDIT_CHECK_INTERVAL_SECONDS),
     },
 }
+if embedded_broker_file(settings.CELERY_BROKER_URL):
+    # kombu keeps every delivered message in the embedded broker's file (selfhosted/broker.py)
+    beat_schedule["broker-sweep"] = {
+        "task": "releases.tasks.broker_sweep",
+        "schedule": BROKER_SWEEP_INTERVAL_SECONDS,
+    }
 timezone = "UTC"

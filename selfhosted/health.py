@@ -13,14 +13,13 @@ exception's text names hosts, paths and buckets — is shown to staff users and 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 from kombu import Exchange, Queue
@@ -30,6 +29,7 @@ from releases.integrations import buckets
 from releases.services.cdn_purge import cdn_purge_health
 from releases.services.notifications import notifications_health
 from releases.services.promotion.verdict import verdict_health
+from selfhosted.broker import embedded_broker_file
 from selfhosted.celery import app
 from selfhosted.metrics import metrics_token_given
 from selfhosted.redaction import text_redact
@@ -40,6 +40,9 @@ CHECK_TIMEOUT_SECONDS = 5.0
 BROKER_SOCKET_TIMEOUT_SECONDS = 3.0
 ON_REQUEST_THREAD = ("database", "desired_state", "cdn_purge", "notifications")
 HEALTH_QUEUE = "healthz"
+# Each database check's own limit on PostgreSQL (a query waiting behind a migration's lock, a
+# server that stopped answering mid-query): a failed check, never a request that hangs.
+DATABASE_STATEMENT_TIMEOUT_MS = 2000
 # At most one run of each check at a time: a check still running (wedged) from an earlier
 # request is waited on again rather than started once more, so a dependency that never answers
 # holds one thread, never all of them, and never delays the other checks.
@@ -82,11 +85,8 @@ def _broker() -> None:
 def _broker_file_check(url: str) -> None:
     """The embedded broker is a SQLite file: connecting would create a missing one (empty, so
     the worker would never see what the web process queues there)."""
-    scheme, _, rest = url.partition(":///")
-    if scheme not in ("sqla+sqlite", "sqlite"):
-        return
-    path = rest.split("?", 1)[0]
-    if not os.path.isfile(path):
+    path = embedded_broker_file(url)
+    if path is not None and not path.is_file():
         raise RuntimeError(f"the broker database file {path} is missing")
 
 
@@ -161,13 +161,33 @@ def _anonymous(result: dict) -> dict:
     return {key: value for key, value in result.items() if key in ("ok", "degraded")}
 
 
+def _bounded(check: Callable[[], str | None]) -> Callable[[], str | None]:
+    """`check` with its queries under DATABASE_STATEMENT_TIMEOUT_MS on PostgreSQL, in a
+    transaction of its own (SET LOCAL ends with it; a timed-out query rolls back only that).
+    SQLite's readers never wait (WAL), and a transaction there would take the write lock."""
+
+    def bounded() -> str | None:
+        if connection.vendor != "postgresql":
+            return check()
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {DATABASE_STATEMENT_TIMEOUT_MS}")
+            return check()
+
+    return bounded
+
+
 @require_safe
 def healthz(request):
     results = {}
     everything = checks()
     # Checks that query the database run on this thread: Django connections are per thread.
     for name in ON_REQUEST_THREAD:
-        results[name] = _run(everything[name])
+        if name != "database" and not results["database"]["ok"]:
+            # Each would wait out the connect timeout again on a server that is not answering.
+            results[name] = {"ok": False, "error": "not checked: the database check failed"}
+            continue
+        results[name] = _run(_bounded(everything[name]))
     futures = {
         name: _started(name, fn) for name, fn in everything.items() if name not in ON_REQUEST_THREAD
     }

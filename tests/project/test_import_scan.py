@@ -24,6 +24,7 @@ S3_ONLY = "boto3/botocore load only when an S3 bucket is used; the filesystem ba
 # (module path, function, imported module) → why it stays inside the function
 ALLOWED = {
     ("releases/apps.py", "_buckets_prepare", "releases.integrations.buckets"): APP_LOADING,
+    ("releases/apps.py", "_buckets_check", "releases.integrations.buckets"): APP_LOADING,
     ("releases/apps.py", "ready", "releases"): APP_LOADING,
     ("releases/migrations/0008_review_console.py", "roles", "releases.roles"): (
         "a data migration calls the code of its time only when it runs"

@@ -230,3 +230,66 @@ def test_a_broker_that_never_answers_is_a_failed_check_within_the_timeout(
         assert checks["broker"]["ok"] is False
         others = {name: check["ok"] for name, check in checks.items() if name != "broker"}
         assert all(others.values()), checks
+
+
+def test_a_database_query_stuck_behind_a_lock_fails_its_check_instead_of_hanging(
+    client, fs_buckets, settings
+):
+    """A migration (or anyone) holds an exclusive lock on the audit table: the checks that
+    read it fail within their statement timeout, the server itself is reported up, and the
+    answer comes well within the load balancer's patience."""
+    import time
+
+    import psycopg
+    from django.db import connection
+
+    from releases.models import AuditEvent
+    from selfhosted import health
+
+    assert connection.vendor == "postgresql"  # the suite runs on PostgreSQL (pyproject.toml)
+    settings.METRICS_TOKEN = "t"
+    params = connection.get_connection_params()
+    with psycopg.connect(**params) as locker:
+        locker.execute("SET lock_timeout = '3s'")
+        locker.execute(f'LOCK TABLE "{AuditEvent._meta.db_table}" IN ACCESS EXCLUSIVE MODE')
+        started = time.monotonic()
+        answer = client.get("/healthz", HTTP_AUTHORIZATION="Bearer t")
+        took = time.monotonic() - started
+        locker.rollback()
+    assert took < health.CHECK_TIMEOUT_SECONDS, took
+    assert answer.status_code == 503
+    checks = answer.json()["checks"]
+    assert checks["database"]["ok"] is True
+    assert checks["desired_state"]["ok"] is False
+    assert "statement timeout" in checks["desired_state"]["error"]
+    # The lock gone, the same connection answers again: nothing was left aborted.
+    assert client.get("/healthz").json()["checks"]["desired_state"]["ok"] is True
+
+
+@pytest.mark.slow  # runs Django in a subprocess, waits out the connect timeout
+def test_a_database_server_that_never_answers_fails_the_check_within_the_connect_timeout(
+    tmp_path, silent_server
+):
+    """The address accepts connections and then says nothing (a wedged server, a proxy in
+    front of a dead one): the connection attempt gives up after the 5 s default instead of
+    holding the request for as long as TCP would."""
+    code = (
+        "import time, django; django.setup();"
+        "from django.test import Client;"
+        "started = time.monotonic();"
+        "r = Client(HTTP_HOST='localhost').get('/healthz');"
+        "print(r.status_code, r.json()['checks']['database']['ok'], time.monotonic() - started)"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{silent_server}/none",
+        "DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "selfhosted.settings",
+    }
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=90
+    )
+    status, ok, took = result.stdout.split()
+    assert (status, ok) == ("503", "False"), result.stderr
+    assert float(took) < 9, took  # one attempt: the other database checks are not run
