@@ -22,8 +22,10 @@ from releases.admin_review import decide_view, review_context
 from releases.admin_support import (
     EstimatedCountPaginator,
     ReadOnlyAdmin,
+    clipped_html,
     events_table,
     hashes_html,
+    moment_html,
     reviews_table,
 )
 from releases.models import (
@@ -123,16 +125,29 @@ class ReleaseRequestInline(admin.TabularInline):
         return False
 
 
+class FitListColumns:
+    """Columns the build and release lists share, narrow enough that every column stays on
+    screen at 1440 px (README: The review console); the detail page shows each value whole."""
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return moment_html(obj.created_at)
+
+    @admin.display(description="live", ordering="live_at")
+    def live(self, obj):
+        return moment_html(obj.live_at)
+
+
 @admin.register(Build)
-class BuildAdmin(ReadOnlyAdmin):
+class BuildAdmin(FitListColumns, ReadOnlyAdmin):
     list_display = [
-        "build_id",
-        "version",
+        "build_ref",
+        "version_label",
         "status_label",
         "platform_list",
         "pr_link",
-        "created_at",
-        "live_at",
+        "created",
+        "live",
     ]
     list_filter = ["status", "created_at", "live_at"]
     search_fields = ["build_id", "version", "app_id"]
@@ -211,6 +226,14 @@ class BuildAdmin(ReadOnlyAdmin):
         }
         return super().changelist_view(request, extra)
 
+    @admin.display(description="ToDesktop build id", ordering="build_id")
+    def build_ref(self, obj):
+        return clipped_html(obj.build_id)
+
+    @admin.display(description="version", ordering="version")
+    def version_label(self, obj):
+        return clipped_html(obj.version, lines=2)
+
     @admin.display(description="status", ordering="status")
     def status_label(self, obj):
         if obj.status != BuildStatus.FAILED:
@@ -219,7 +242,7 @@ class BuildAdmin(ReadOnlyAdmin):
             return format_html('<b style="color:#ba2121">failed: hash mismatch</b>')
         reason = obj.failure_reason.strip().splitlines()[0] if obj.failure_reason else "unknown"
         return format_html(
-            '<span style="color:#ba2121" title="{}">failed: {}</span>',
+            '<span class="clamp clamp-3" style="color:#ba2121" title="{}">failed: {}</span>',
             obj.failure_reason,
             Truncator(reason).chars(70),
         )
@@ -248,7 +271,7 @@ class BuildAdmin(ReadOnlyAdmin):
             )
         )
 
-    @admin.display(description="pull request")
+    @admin.display(description="PR")
     def pr_link(self, obj):
         if not obj.latest_pr_url:
             return "-"
@@ -320,17 +343,15 @@ class BuildFileAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReleaseRequest)
-class ReleaseRequestAdmin(ReadOnlyAdmin):
+class ReleaseRequestAdmin(FitListColumns, ReadOnlyAdmin):
     list_display = [
-        "__str__",
-        "build",
-        "kind",
+        "release_ref",
+        "build_ref",
         "state",
-        "requested_by",
-        "pr_number",
-        "merged_by",
-        "created_at",
-        "live_at",
+        "people",
+        "pr_link",
+        "created",
+        "live",
     ]
     list_filter = ["state", "kind"]
     search_fields = [
@@ -341,6 +362,7 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
         "requested_by",
     ]
     list_select_related = ["build"]
+    change_list_template = "admin/releases/releaserequest/change_list.html"
     # The review page (summary, diff, verification, reviews, decision, timeline) comes first;
     # these raw fields follow it.
     change_form_template = "admin/releases/releaserequest/change_form.html"
@@ -388,6 +410,38 @@ class ReleaseRequestAdmin(ReadOnlyAdmin):
             )
             context["review"] = review
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="release", ordering="pk")
+    def release_ref(self, obj):
+        return format_html('#{}<br><span class="quiet">{}</span>', obj.pk, obj.kind)
+
+    @admin.display(description="build", ordering="build__build_id")
+    def build_ref(self, obj):
+        build = obj.build
+        version = clipped_html(f"v{build.version}") if build.version else ""
+        url = build.get_admin_url()
+        return format_html('<a href="{}">{}</a>{}', url, clipped_html(build.build_id), version)
+
+    @admin.display(description="requested / merged by")
+    def people(self, obj):
+        named = [
+            (what, who)
+            for what, who in (("requested by", obj.requested_by), ("merged by", obj.merged_by))
+            if who
+        ]
+        if not named:
+            return "-"
+        return format_html_join(
+            "",
+            '<span class="clamp clamp-2" title="{1}"><span class="quiet">{0}</span> {1}</span>',
+            named,
+        )
+
+    @admin.display(description="PR", ordering="pr_number")
+    def pr_link(self, obj):
+        if obj.pr_url:
+            return format_html('<a href="{}">#{}</a>', obj.pr_url, obj.pr_number)
+        return f"#{obj.pr_number}" if obj.pr_number else "-"
 
     @admin.display(description="release info")
     def release_info_pretty(self, obj):

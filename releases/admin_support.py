@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
@@ -58,6 +59,32 @@ def hashes_html(**hashes: str) -> str:
         return "-"
     return format_html_join(
         "", '<span style="{}"><b>{}</b> {}</span>', ((HASH_STYLE, n, v) for n, v in shown)
+    )
+
+
+def clipped_html(value: str, *, title: str = "", lines: int = 1) -> str:
+    """A long id or version cut to its column with an ellipsis (one line) or to `lines` lines;
+    the whole value in the title (hover) and in the text that is copied. The lists' CSS:
+    templates/admin/releases/includes/fit_list.css.html."""
+    if not value:
+        return "-"
+    css = "clip" if lines == 1 else f"clamp clamp-{lines} cut"
+    return format_html('<span class="{}" title="{}">{}</span>', css, title or value, value)
+
+
+def moment_html(moment) -> str:
+    """`2026-12-02 05:50` for a list column (the date and the time may wrap apart), the ISO 8601
+    time to the second with its offset in the title."""
+    if moment is None:
+        return "-"
+    local = timezone.localtime(moment)
+    iso = local.isoformat(timespec="seconds")
+    return format_html(
+        '<time datetime="{}" title="{}">{} {}</time>',
+        iso,
+        iso,
+        local.strftime("%Y-%m-%d"),
+        local.strftime("%H:%M"),
     )
 
 

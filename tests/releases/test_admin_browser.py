@@ -15,11 +15,13 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 
-from releases.models import AuditEvent, ReleaseRequest, ReleaseState
+from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.roles import ROLES
 from releases.services.audit import audit_chain_check, audit_record
 from releases.services.rollback import rollback_open
+from tests.factories import make_build, make_release
 from tests.promotion_support import approve, stage_build
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # drives Chromium
@@ -305,6 +307,71 @@ def test_the_audit_list_fits_1440_px_with_rows_of_at_most_two_lines(site):
     assert len(heights) >= 30
     assert max(heights) <= 2 * line[0] + line[1] + 4, (heights, line)
     assert site.find("#result_list tbody td.field-what").is_displayed()
+
+
+def busy_console() -> None:
+    """A build in every status and a release request in every state, most with the longest
+    values the fields allow (64-character build ids, 100-character versions, a long failure),
+    beside ordinary ones."""
+    failure = "download of My App Setup 2.14.0 - Build x64.exe failed: " + "timed out " * 20
+    builds = [
+        make_build(
+            build_id=f"{number}50210vv2q75v93-{'0f3a9c7e5b1d' * 5}"[:64],
+            version=f"2.14.{number}-beta.12+build.20250210.{'7c9e1f2a4b6d' * 6}"[:100],
+            status=status,
+            failure_reason=failure if status == BuildStatus.FAILED else "",
+            live_at=timezone.now() if status == BuildStatus.LIVE else None,
+        )
+        for number, status in enumerate(BuildStatus.values)
+    ]
+    builds.append(make_build(build_id="250211kq3m9x2pz", version="2.15.0", status="in_review"))
+    for number, state in enumerate(ReleaseState.values):
+        kind = ["release", "rollback", "halt"][number % 3]
+        make_release(
+            builds[number % len(builds)],
+            kind=kind,
+            state=state,
+            requested_by="release-manager-with-a-long-name@example.org"
+            if kind != "release"
+            else "",
+            pr_number=1000 + number if number % 2 else None,
+            pr_url=f"https://github.com/acme/releases/pull/{1000 + number}" if number % 2 else "",
+            merged_by="a-github-user-with-a-long-login-name" if number % 4 else "ada",
+            live_at=timezone.now() if state == ReleaseState.LIVE else None,
+        )
+    make_release(builds[-1], state=ReleaseState.IN_REVIEW)
+
+
+def overflow(site) -> dict:
+    """How far the page, and the admin's scrolling box around the list, reach past their width."""
+    return site.driver.execute_script(
+        "const page = document.documentElement, box = document.querySelector('.results');"
+        "return {page: page.scrollWidth - page.clientWidth,"
+        " list: box.scrollWidth - box.clientWidth}"
+    )
+
+
+def test_the_build_and_release_lists_fit_1440_px(site):
+    """A release manager's lists (the widest: a checkbox on each row) show every column at
+    1440 px with no sideways scrolling; a cut build id is whole in its title."""
+    busy_console()
+    person("mona", "release managers")
+    site.login("mona")
+    longest = Build.objects.order_by("-pk").values_list("build_id", flat=True)[0]
+    lists = {
+        "build": ["build_ref", "version_label", "status_label", "platform_list", "pr_link"],
+        "releaserequest": ["release_ref", "build_ref", "state", "people", "pr_link"],
+    }
+
+    for model, columns in lists.items():
+        site.get(f"/admin/releases/{model}/")
+        site.shot(f"{model}-list")
+
+        assert overflow(site) == {"page": 0, "list": 0}, model
+        for column in [*columns, "created", "live"]:
+            assert site.find(f"#result_list th.column-{column}").is_displayed(), column
+        cut = site.find(f"#result_list tbody .field-build_ref [title='{longest}']")
+        assert cut.is_displayed() and cut.text.rstrip("…") in longest
 
 
 def test_every_role_sees_the_pages_it_may_use(site):
