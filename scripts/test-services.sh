@@ -51,6 +51,12 @@ ensure_chromium() {
   apt_install chromium chromium-driver
 }
 
+# The bench harness's test starts nginx, the comparison every figure of docs/budgets.md is
+# measured against (the daemon is never left running: the test starts and stops its own).
+ensure_nginx() {
+  command -v nginx >/dev/null || apt_install nginx
+}
+
 ensure_postgres
 ensure_redis
 # `make test-fast` runs no browser test: `--no-browser` leaves chromium alone.
@@ -59,5 +65,6 @@ if [ "${1:-}" = --no-browser ]; then
   exit 0
 fi
 ensure_chromium
+ensure_nginx
 echo "test-services: PostgreSQL on $PG_HOST:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT are up;" \
-  "chromium and chromedriver are installed"
+  "chromium, chromedriver and nginx are installed"
