@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from django.contrib import admin, messages
 from django.http import HttpResponseForbidden, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from adoption.models import AdoptionCount
 from adoption.rollouts import rollouts_now
 from adoption.services import adoption_series
-from releases.admin_support import ReadOnlyAdmin
+from releases.admin_support import FitListColumns, ReadOnlyAdmin, clipped_html, moment_html
 from releases.models import RolloutHalt
 from releases.services.rollouts import HaltRefused, rollout_halt
 
@@ -62,8 +64,31 @@ class AdoptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RolloutHalt)
-class RolloutHaltAdmin(ReadOnlyAdmin):
-    list_display = ["build_id", "actor", "reason", "created_at", "release", "settled_at"]
+class RolloutHaltAdmin(FitListColumns, ReadOnlyAdmin):
+    list_display = ["halted", "actor_label", "reason_label", "created", "release_link", "settled"]
     list_filter = ["created_at", "settled_at"]
     search_fields = ["build_id", "actor", "reason"]
-    list_select_related = ["release__build"]
+    change_list_template = "admin/releases/rollouthalt/change_list.html"
+
+    @admin.display(description="halted build", ordering="build_id")
+    def halted(self, obj):
+        return clipped_html(obj.build_id)
+
+    @admin.display(description="by", ordering="actor")
+    def actor_label(self, obj):
+        return clipped_html(obj.actor)
+
+    @admin.display(description="reason")
+    def reason_label(self, obj):
+        return clipped_html(obj.reason, lines=2, words=True)
+
+    @admin.display(description="its review", ordering="release")
+    def release_link(self, obj):
+        if obj.release_id is None:
+            return clipped_html(obj.review_error, lines=2, words=True)
+        url = reverse("admin:releases_releaserequest_change", args=[obj.release_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.release_id)
+
+    @admin.display(description="settled", ordering="settled_at")
+    def settled(self, obj):
+        return moment_html(obj.settled_at)

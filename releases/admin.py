@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import HttpResponseRedirect
@@ -21,7 +25,9 @@ from releases.admin_audit import AuditEventAdmin
 from releases.admin_review import decide_view, review_context
 from releases.admin_support import (
     EstimatedCountPaginator,
+    FitListColumns,
     ReadOnlyAdmin,
+    build_ref_html,
     clipped_html,
     events_table,
     hashes_html,
@@ -123,19 +129,6 @@ class ReleaseRequestInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-class FitListColumns:
-    """Columns the build and release lists share, narrow enough that every column stays on
-    screen at 1440 px (README: The review console); the detail page shows each value whole."""
-
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return moment_html(obj.created_at)
-
-    @admin.display(description="live", ordering="live_at")
-    def live(self, obj):
-        return moment_html(obj.live_at)
 
 
 @admin.register(Build)
@@ -312,10 +305,12 @@ class BuildAdmin(FitListColumns, ReadOnlyAdmin):
 
 @admin.register(BuildFile)
 class BuildFileAdmin(ReadOnlyAdmin):
-    list_display = ["name", "build", "size", "verification", "staged_at"]
+    # A file's name is shown whole (wrapped): its end tells the architectures apart.
+    list_display = ["name", "build_ref", "size", "verification", "staged"]
     list_filter = ["verification"]
     search_fields = ["name", "build__build_id", "sha512", "sha256"]
     list_select_related = ["build"]
+    change_list_template = "admin/releases/buildfile/change_list.html"
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     fields = [
@@ -340,6 +335,14 @@ class BuildFileAdmin(ReadOnlyAdmin):
     @admin.display(description="events")
     def events(self, obj):
         return events_table(obj.build.events.filter(data__name=obj.name).order_by("sequence"))
+
+    @admin.display(description="build", ordering="build__build_id")
+    def build_ref(self, obj):
+        return build_ref_html(obj.build)
+
+    @admin.display(description="staged", ordering="staged_at")
+    def staged(self, obj):
+        return moment_html(obj.staged_at)
 
 
 @admin.register(ReleaseRequest)
@@ -517,20 +520,36 @@ class ReleaseRequestAdmin(FitListColumns, ReadOnlyAdmin):
 
 
 @admin.register(Approval)
-class ApprovalAdmin(ReadOnlyAdmin):
-    list_display = ["release", "user", "approved", "comment_short", "created_at"]
+class ApprovalAdmin(FitListColumns, ReadOnlyAdmin):
+    list_display = ["verdict", "release_ref", "reviewer", "comment_short", "created"]
     list_filter = ["approved", "created_at", "user"]
     search_fields = ["release__build__build_id", "user__username", "comment"]
     list_select_related = ["release__build", "user"]
+    change_list_template = "admin/releases/approval/change_list.html"
+
+    @admin.display(description="decision", ordering="approved")
+    def verdict(self, obj):
+        return "approved" if obj.approved else "rejected"
+
+    @admin.display(description="release", ordering="release")
+    def release_ref(self, obj):
+        url = reverse("admin:releases_releaserequest_change", args=[obj.release_id])
+        return format_html('<a href="{}">#{}</a>{}', url, obj.release_id,
+                           build_ref_html(obj.release.build))  # fmt: skip
+
+    @admin.display(description="reviewer", ordering="user__username")
+    def reviewer(self, obj):
+        return clipped_html(obj.user.get_username())
 
     @admin.display(description="comment")
     def comment_short(self, obj):
-        return Truncator(obj.comment).chars(80) or "-"
+        return clipped_html(obj.comment, lines=2, words=True)
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["__str__", "source", "event", "received_at"]
+    # The key: ToDesktop's is the body's sha256, GitHub's the X-GitHub-Delivery id.
+    list_display = ["delivery_ref", "source", "event_label", "received"]
     list_filter = ["source", "event"]
     # By build id: the release request a ToDesktop delivery became.
     search_fields = ["delivery_key", "release__build__build_id"]
@@ -538,6 +557,19 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     exclude = ["body"]
     readonly_fields = ["release_link", "body_pretty"]
+    change_list_template = "admin/releases/webhookdelivery/change_list.html"
+
+    @admin.display(description="delivery", ordering="delivery_key")
+    def delivery_ref(self, obj):
+        return clipped_html(obj.delivery_key)
+
+    @admin.display(description="event", ordering="event")
+    def event_label(self, obj):
+        return clipped_html(obj.event)
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, obj):
+        return moment_html(obj.received_at)
 
     @admin.display(description="release request")
     def release_link(self, obj):
@@ -557,16 +589,17 @@ admin.site.register(AuditEvent, AuditEventAdmin)
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(FitListColumns, ReadOnlyAdmin):
     """Each notification of an event on a channel, with its final outcome (README:
     Notifications). Channel addresses are secrets and are never stored here."""
 
-    list_display = ["kind", "channel", "status", "attempts", "build", "event_link", "created_at"]
+    list_display = ["kind_label", "channel", "outcome", "build", "event_link", "created"]
     list_filter = ["status", "channel", "kind", "created_at"]
     search_fields = ["kind", "event__build__build_id", "delivery_id"]
     list_select_related = ["event__build"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    change_list_template = "admin/releases/notification/change_list.html"
     fields = [
         "kind",
         "channel",
@@ -583,13 +616,19 @@ class NotificationAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
 
+    @admin.display(description="kind", ordering="kind")
+    def kind_label(self, obj):
+        return clipped_html(obj.kind)
+
     @admin.display(description="build")
     def build(self, obj):
-        return _link(obj.event.build)
+        return build_ref_html(obj.event.build)
 
     @admin.display(description="audit event")
     def event_link(self, obj):
-        return _link(obj.event, f"#{obj.event.sequence} {obj.event.kind}")
+        url = reverse("admin:releases_auditevent_change", args=[obj.event_id])
+        return format_html('<a href="{}">#{}</a>{}', url, obj.event.sequence,
+                           clipped_html(obj.event.kind))  # fmt: skip
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
@@ -597,12 +636,13 @@ class NotificationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CdnPurge)
-class CdnPurgeAdmin(ReadOnlyAdmin):
+class CdnPurgeAdmin(FitListColumns, ReadOnlyAdmin):
     """Each purge of the CDN after a change to production, with its outcome."""
 
-    list_display = ["__str__", "backend", "status", "attempts", "reason", "created_at"]
+    list_display = ["__str__", "backend", "outcome", "reason_label", "created"]
     list_filter = ["status", "backend", "created_at"]
     search_fields = ["reason", "actor"]
+    change_list_template = "admin/releases/cdnpurge/change_list.html"
     fields = [
         "backend",
         "status",
@@ -622,6 +662,10 @@ class CdnPurgeAdmin(ReadOnlyAdmin):
     def urls_pretty(self, obj):
         return _pretty(obj.urls)
 
+    @admin.display(description="reason", ordering="reason")
+    def reason_label(self, obj):
+        return clipped_html(obj.reason, lines=2, words=True)
+
     @admin.action(description="Purge failed ones again", permissions=["reconcile"])
     def purge_again(self, request, queryset):
         again = cdn_purge_again(purges=queryset, actor=request.user.get_username())
@@ -639,7 +683,20 @@ if admin.site.is_registered(TokenProxy):
 class ApiTokenAdmin(TokenAdmin):
     """DRF's token admin without the keys: a new key is shown once, right after it is made."""
 
-    list_display = ("__str__", "user", "created")
+    list_display = ("token", "owner", "issued")
+    change_list_template = "admin/releases/apitoken/change_list.html"
+
+    @admin.display(description="API token", ordering="user__username")
+    def token(self, obj):
+        return clipped_html(str(obj))
+
+    @admin.display(description="user", ordering="user__username")
+    def owner(self, obj):
+        return clipped_html(obj.user.get_username())
+
+    @admin.display(description="created", ordering="created")
+    def issued(self, obj):
+        return moment_html(obj.created)
 
     def response_add(self, request, obj, post_url_continue=None):
         self.message_user(
@@ -648,3 +705,80 @@ class ApiTokenAdmin(TokenAdmin):
             level=messages.WARNING,
         )
         return super().response_add(request, obj, post_url_continue)
+
+
+# The accounts and the login throttling's lists (superusers only) fit the same way: Django's and
+# django-axes's own admins with their long columns cut (README: The review console).
+def _refit(model, model_admin) -> None:
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, model_admin)
+
+
+class AccountAdmin(UserAdmin):
+    list_display = ["username_label", "email_label", "first_name_label", "last_name_label",
+                    "is_staff"]  # fmt: skip
+    change_list_template = "admin/auth/user/change_list.html"
+
+    @admin.display(description="username", ordering="username")
+    def username_label(self, obj):
+        return clipped_html(obj.username)
+
+    @admin.display(description="email address", ordering="email")
+    def email_label(self, obj):
+        return clipped_html(obj.email)
+
+    @admin.display(description="first name", ordering="first_name")
+    def first_name_label(self, obj):
+        return clipped_html(obj.first_name)
+
+    @admin.display(description="last name", ordering="last_name")
+    def last_name_label(self, obj):
+        return clipped_html(obj.last_name)
+
+
+class LoginColumns:
+    """Who tried (user name, and the address under it), from where and with what, cut."""
+
+    @admin.display(description="attempted", ordering="attempt_time")
+    def attempted(self, obj):
+        return moment_html(obj.attempt_time)
+
+    @admin.display(description="user name / address", ordering="username")
+    def who(self, obj):
+        address = clipped_html(obj.ip_address or "")
+        return format_html('{}<span class="quiet">{}</span>', clipped_html(obj.username), address)
+
+    @admin.display(description="user agent", ordering="user_agent")
+    def user_agent_label(self, obj):
+        return clipped_html(obj.user_agent, lines=2, words=True)
+
+    @admin.display(description="path", ordering="path_info")
+    def path(self, obj):
+        return clipped_html(obj.path_info)
+
+
+class LoginAttemptAdmin(LoginColumns, AccessAttemptAdmin):
+    list_display = ["attempted", "who", "user_agent_label", "path", "failures_since_start",
+                    "status"]  # fmt: skip
+    change_list_template = "admin/axes/change_list.html"
+
+
+class LoginLogAdmin(LoginColumns, AccessLogAdmin):
+    list_display = ["attempted", "logged_out", "who", "user_agent_label", "path"]
+    change_list_template = "admin/axes/change_list.html"
+
+    @admin.display(description="logged out", ordering="logout_time")
+    def logged_out(self, obj):
+        return moment_html(obj.logout_time)
+
+
+class LoginFailureAdmin(LoginColumns, AccessFailureLogAdmin):
+    list_display = ["attempted", "who", "user_agent_label", "path", "locked_out"]
+    change_list_template = "admin/axes/change_list.html"
+
+
+_refit(User, AccountAdmin)
+_refit(AccessAttempt, LoginAttemptAdmin)
+_refit(AccessLog, LoginLogAdmin)
+_refit(AccessFailureLog, LoginFailureAdmin)

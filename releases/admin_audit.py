@@ -16,14 +16,17 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator
 
-from releases.admin_support import EstimatedCountPaginator, ReadOnlyAdmin
+from releases.admin_support import (
+    EstimatedCountPaginator,
+    ReadOnlyAdmin,
+    build_ref_html,
+    clipped_html,
+)
 from releases.models import AuditEvent
 from releases.services.audit import audit_chain_check, audit_row_problems
 
 FOLDED_KIND = "staging.file_staged"
-MESSAGE_CHARS = 110  # one line at 1440 px beside the other columns
 RECENT_ACTORS = 30
 
 
@@ -100,7 +103,8 @@ class DateRangeFilter(admin.FieldListFilter):
 
 
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["number", "when", "kind", "actor_short", "build_link", "release_link", "what"]
+    list_display = ["number", "when", "kind_label", "actor_short", "build_link", "release_link",
+                    "what"]  # fmt: skip
     list_display_links = ["number"]
     list_filter = ["kind", ActorFilter, ("created_at", DateRangeFilter)]
     search_fields = ["message", "actor", "build__build_id"]
@@ -196,16 +200,17 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def when(self, obj):
         return format_html('<span style="white-space:nowrap">{}</span>', iso(obj.created_at))
 
+    @admin.display(description="kind", ordering="kind")
+    def kind_label(self, obj):
+        return clipped_html(obj.kind)
+
     @admin.display(description="actor", ordering="actor")
     def actor_short(self, obj):
-        return Truncator(obj.actor).chars(28) or "-"
+        return clipped_html(obj.actor)
 
     @admin.display(description="build")
     def build_link(self, obj):
-        if not obj.build_id:
-            return "-"
-        url = reverse("admin:releases_build_change", args=[obj.build_id])
-        return format_html('<a href="{}">{}</a>', url, Truncator(obj.build.build_id).chars(20))
+        return build_ref_html(obj.build)
 
     @admin.display(description="release")
     def release_link(self, obj):
@@ -226,11 +231,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
                 FOLDED_KIND,
                 obj.build.build_id,
             )
-        return format_html(
-            '<span class="audit-what" title="{}">{}</span>',
-            obj.message,
-            Truncator(obj.message).chars(MESSAGE_CHARS),
-        )
+        return clipped_html(obj.message, lines=2, words=True)
 
     @admin.display(description="data")
     def data_pretty(self, obj):

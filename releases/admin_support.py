@@ -62,14 +62,23 @@ def hashes_html(**hashes: str) -> str:
     )
 
 
-def clipped_html(value: str, *, title: str = "", lines: int = 1) -> str:
-    """A long id or version cut to its column with an ellipsis (one line) or to `lines` lines;
-    the whole value in the title (hover) and in the text that is copied. The lists' CSS:
+def clipped_html(value: str, *, title: str = "", lines: int = 1, words: bool = False) -> str:
+    """A long value cut to its column with an ellipsis (one line) or to `lines` lines; the whole
+    value in the title (hover) and in the text that is copied. Cut lines fill up to the last
+    character (ids, versions, file names); `words`: prose (a reason, an error, a comment) breaks
+    between words, and only an unbroken part (a URL) anywhere. The lists' CSS:
     templates/admin/releases/includes/fit_list.css.html."""
     if not value:
         return "-"
-    css = "clip" if lines == 1 else f"clamp clamp-{lines} cut"
+    css = "clip" if lines == 1 else f"clamp clamp-{lines}{'' if words else ' cut'}"
     return format_html('<span class="{}" title="{}">{}</span>', css, title or value, value)
+
+
+def build_ref_html(build) -> str:
+    """A build in a list's column: its id, cut to one line, linking to the build's page."""
+    if build is None:
+        return "-"
+    return format_html('<a href="{}">{}</a>', build.get_admin_url(), clipped_html(build.build_id))
 
 
 def moment_html(moment) -> str:
@@ -86,6 +95,29 @@ def moment_html(moment) -> str:
         local.strftime("%Y-%m-%d"),
         local.strftime("%H:%M"),
     )
+
+
+class FitListColumns:
+    """Columns the lists share, narrow enough that every column stays on screen at
+    1440 px (README: The review console); the detail page shows each value whole."""
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return moment_html(obj.created_at)
+
+    @admin.display(description="live", ordering="live_at")
+    def live(self, obj):
+        return moment_html(obj.live_at)
+
+    @admin.display(description="status", ordering="status")
+    def outcome(self, obj):
+        """A delivery's status with its attempts under it (notifications, CDN purges)."""
+        return format_html(
+            '{}<br><span class="quiet">{} attempt{}</span>',
+            obj.get_status_display(),
+            obj.attempts,
+            "" if obj.attempts == 1 else "s",
+        )
 
 
 def admin_url(model: str, pk) -> str:

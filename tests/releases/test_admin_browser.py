@@ -334,8 +334,8 @@ def busy_console() -> None:
             requested_by="release-manager-with-a-long-name@example.org"
             if kind != "release"
             else "",
-            pr_number=1000 + number if number % 2 else None,
-            pr_url=f"https://github.com/acme/releases/pull/{1000 + number}" if number % 2 else "",
+            pr_number=12000 + number if number % 2 else None,
+            pr_url=f"https://github.com/acme/releases/pull/{12000 + number}" if number % 2 else "",
             merged_by="a-github-user-with-a-long-login-name" if number % 4 else "ada",
             live_at=timezone.now() if state == ReleaseState.LIVE else None,
         )
@@ -387,3 +387,177 @@ def test_every_role_sees_the_pages_it_may_use(site):
         site.get("/admin/releases/build/")
         assert bool(site.finds("#reconcile-button")) is ("reconcile_production" in perms)
     site.shot("builds-release-manager")
+
+
+# The longest values each list meets in practice, at or near their fields' limits: an SSO user
+# name that is a whole e-mail address, 64-character build ids, electron-builder file names with
+# the product and the full version in them, sha512 digests, signed download URLs, errors that
+# quote a URL or a response body.
+LONG_USER = "maximilian.alexander.vonhohenzollern.sigmaringen@releaseengineering.acmecorp.com"
+LONG_ERROR = (
+    "HTTPSConnectionPool(host='hooks.slack.com', port=443): Max retries exceeded with url: "
+    "/services/T0123ABCD/B0456EFGH/" + "x7Kq2Lm9Np4Rs8Tv" * 6 + " (Caused by "
+    "ConnectTimeoutError(<urllib3.connection.HTTPSConnection object at 0x7f3a9c7e5b10>, "
+    "'Connection to hooks.slack.com timed out. (connect timeout=30)'))"
+)
+SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+LONG_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0 " + "ExtensionBridge/4.2.1-enterprise " * 4
+)[:255]
+
+
+def every_list_filled() -> None:
+    """Worst-case rows in every list of the admin: the build and release lists' own
+    (`busy_console`) and every other model's, with the longest values their fields take."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from rest_framework.authtoken.models import Token
+
+    from releases.models import (
+        Approval,
+        BuildFile,
+        CdnPurge,
+        DeliveryStatus,
+        Notification,
+        RolloutHalt,
+        Verification,
+        WebhookDelivery,
+    )
+
+    busy_console()
+    build = Build.objects.order_by("-pk")[1]  # a 64-character id and a 100-character version
+    release = make_release(build, state=ReleaseState.IN_REVIEW, requested_by=LONG_USER)
+    product = "Acme Collaboration Suite Enterprise Edition"
+    names = [
+        f"{product} Setup {build.version} - Build {build.build_id}-x64.exe",
+        f"acme-collaboration-suite-enterprise-edition-{build.version}-universal.dmg.blockmap",
+        "latest-mac.yml",
+        f"{product}-{build.version}-arm64.AppImage",
+    ]
+    for number, verification in enumerate(Verification.values):
+        BuildFile.objects.create(
+            build=build,
+            name=names[number][:255],
+            size=4_294_967_296 - number,
+            sha256=SHA256,
+            sha512="cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+            "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+            source_url=f"https://download.todesktop.com/240808w4a9kky77/{names[0][:200]}"
+            f"?Expires=1767225600&Signature={'Kq2Lm9Np4Rs8Tv7x' * 20}",
+            verification=verification,
+            verification_detail=LONG_ERROR,
+        )
+    reviewer = User.objects.create_user(
+        LONG_USER, email=LONG_USER, first_name="Maximilian Alexander Friedrich",
+        last_name="von Hohenzollern-Sigmaringen", password=PASSWORD, is_staff=True,
+    )  # fmt: skip
+    Approval.objects.create(release=release, user=reviewer, approved=False, comment=LONG_ERROR)
+    Approval.objects.create(release=release, user=person("ada", "approvers"), approved=True)
+    for number, event in enumerate(["pull_request_review_comment", "release", "x" * 64]):
+        WebhookDelivery.objects.create(
+            source=WebhookDelivery.Source.GITHUB if number != 1 else "todesktop",
+            delivery_key=f"{number}{SHA256 * 2}"[:128],
+            event=event,
+            body=b"{}",
+        )  # fmt: skip
+    for number, status in enumerate(DeliveryStatus.values):
+        event = audit_record(
+            kind="promotion.desired_state_invalid",
+            message=LONG_ERROR,
+            build=build,
+            release=release,
+            actor=LONG_USER,
+            url=f"https://github.com/acme/releases/pull/{1000 + number}",
+        )
+        for channel in Notification.Channel.values:
+            Notification.objects.create(
+                event=event, kind="github.pr_merged_unreviewed"[:64], channel=channel,
+                status=status, attempts=5, response_status=503, last_error=LONG_ERROR,
+                recipients=[LONG_USER],
+            )  # fmt: skip
+        CdnPurge.objects.create(
+            backend="cloudfront",
+            urls={"https://downloads.example-corporation.com": [names[0]] * 40},
+            reason=f"withdrawn by {LONG_USER}: {LONG_ERROR}"[:500],
+            actor=LONG_USER,
+            status=status,
+            attempts=5,
+            last_error=LONG_ERROR,
+        )
+        RolloutHalt.objects.create(
+            build_id=build.build_id,
+            actor=LONG_USER,
+            reason=f"crash reports from {LONG_USER}: {LONG_ERROR}",
+            release=release if number else None,
+            review_error="" if number else LONG_ERROR,
+            settled_at=timezone.now() if number == 1 else None,
+        )
+    Token.objects.create(user=reviewer)
+    Group.objects.create(name=f"contractors of {LONG_USER}"[:150])
+    for number in range(3):
+        seen = {"user_agent": LONG_UA, "ip_address": f"2001:db8:85a3:8d3:1319:8a2e:370:734{number}",
+                "username": LONG_USER, "http_accept": "text/html," * 100,
+                "path_info": "/admin/login/"}  # fmt: skip
+        AccessAttempt.objects.create(
+            **seen, get_data="next=/admin/", post_data=f"username={LONG_USER}",
+            failures_since_start=5 + number,
+        )  # fmt: skip
+        AccessLog.objects.create(**seen, session_hash="a" * 64)
+        AccessFailureLog.objects.create(**seen, locked_out=bool(number))
+
+
+def every_list() -> list[str]:
+    """Every list the admin registers, as `app/model`: a list added later is tested too. The
+    Adoption page is one page of charts and tables, not a list."""
+    from django.contrib import admin
+
+    from adoption.models import AdoptionCount
+
+    return sorted(
+        f"{model._meta.app_label}/{model._meta.model_name}"
+        for model in admin.site._registry
+        if model is not AdoptionCount
+    )
+
+
+def cut_without_title(site) -> list[str]:
+    """Headers that spill out of their column, and cells whose text is cut (by their box, or
+    by an ellipsis) with nowhere to read it whole: no title on, around or in the cut part."""
+    return site.driver.execute_script(
+        """
+        const cut = [];
+        const say = (cell, why) => cut.push(`${why} ${cell.className}: ${cell.innerText}`);
+        for (const th of document.querySelectorAll('#result_list thead th'))
+          if (th.scrollWidth > th.clientWidth + 1) say(th, 'header');
+        const whole = el => el.closest('[title]') || el.querySelector('[title]');
+        for (const cell of document.querySelectorAll('#result_list tbody > tr > *')) {
+          for (const el of [cell, ...cell.querySelectorAll('*')]) {
+            const s = getComputedStyle(el);
+            const hides = s.overflowX !== 'visible' || s.overflowY !== 'visible';
+            const over = el.scrollWidth > el.clientWidth + 1
+              || el.scrollHeight > el.clientHeight + 1;
+            if (s.display !== 'inline' && hides && over && !whole(el)) say(cell, 'cut');
+          }
+          if (cell.innerText.includes('…') && !whole(cell)) say(cell, 'shortened');
+        }
+        return [...new Set(cut)];
+        """
+    )
+
+
+@pytest.mark.parametrize("model", every_list())
+def test_every_list_fits_1440_px(site, model):
+    """Each list, filled with its longest values, shows every column at 1440 px beside the
+    navigation and the filters with no sideways scrolling, and whatever it cuts short reads
+    whole on hover (and on the row's page)."""
+    every_list_filled()
+    User.objects.create_superuser("root", password=PASSWORD)  # sees every list and action
+    site.login("root")
+
+    site.get(f"/admin/{model}/")
+    site.wait_for("#result_list tbody tr")
+    site.shot(f"list-{model.replace('/', '-')}")
+
+    assert overflow(site) == {"page": 0, "list": 0}
+    cut = cut_without_title(site)
+    assert not cut, "\n".join(cut)

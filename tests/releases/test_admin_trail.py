@@ -226,7 +226,7 @@ def test_the_build_page_costs_the_same_queries_for_many_files_and_events(
 def test_the_event_list_wraps_long_messages_and_links_each_release(admin_client):
     _, release = _github_reviewed_build()
     page = admin_client.get(reverse("admin:releases_auditevent_changelist")).content.decode()
-    assert '<span class="audit-what" title="alice requested changes">' in page
+    assert '<span class="clamp clamp-2" title="alice requested changes">' in page
     assert reverse("admin:releases_releaserequest_change", args=[release.pk]) in page
 
 
