@@ -125,6 +125,17 @@ class Site:
         self.driver.set_window_size(WIDTH, HEIGHT)
         return path
 
+    def shot_at(self, name: str, *, height: int) -> Path:
+        """What a viewport of 1440 x `height` shows (no scrolling)."""
+        folder = Path(django_settings.DATA_DIR) / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        chrome = self.driver.execute_script("return window.outerHeight - window.innerHeight")
+        self.driver.set_window_size(WIDTH, height + chrome)
+        path = folder / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        self.driver.set_window_size(WIDTH, HEIGHT)
+        return path
+
 
 def person(name: str, role: str) -> User:
     user = User.objects.create_user(name, password=PASSWORD, is_staff=True)
@@ -387,3 +398,28 @@ def test_every_role_sees_the_pages_it_may_use(site):
         site.get("/admin/releases/build/")
         assert bool(site.finds("#reconcile-button")) is ("reconcile_production" in perms)
     site.shot("builds-release-manager")
+
+
+def test_my_api_token_created_shown_once_then_rotated(site):
+    """An auditor makes their own API token from the user tools, copies the key, rotates it."""
+    from rest_framework.authtoken.models import Token
+
+    person("ann", "auditors")
+    site.login("ann")
+    site.find("#my-api-token-link").click()
+    site.wait_for("#create-button")
+    assert "You have no API token." in site.text()
+    site.shot_at("my-api-token-before", height=900)
+
+    site.submit("#create-button")
+    key = site.find("#new-key").text
+    assert key == Token.objects.get(user__username="ann").key
+    assert "it is not shown again" in site.text()
+    site.shot_at("my-api-token-created", height=900)
+
+    site.get("/admin/my-api-token/")
+    assert key not in site.driver.page_source and site.finds("#token-created")
+    site.submit("#rotate-button")
+    rotated = site.find("#new-key").text
+    assert rotated != key and Token.objects.get().key == rotated
+    assert "the old key no longer works" in site.text()
