@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -195,6 +198,35 @@ def test_a_double_submitted_create_makes_one_token():
     assert key.encode() not in again.content
     assert list(Token.objects.values_list("key", flat=True)) == [key]
     assert [e.kind for e in events_after(before)] == ["auth.token_created"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("action", ["create", "rotate"])
+def test_two_tabs_posting_at_the_same_moment_make_one_change(action):
+    """Two requests on their own connections, released together: one acts, one is told."""
+    ned = User.objects.create_user("ned", is_staff=True)  # no group: a valid key reads 403
+    if action == "rotate":
+        Token.objects.create(user=ned)
+    form = {"action": action, "created": seen(ned) if action == "rotate" else ""}
+    clients = [logged_in(ned), logged_in(ned)]
+    start = threading.Barrier(2)
+
+    def post(client: Client):
+        start.wait()
+        try:
+            return client.post(PAGE, form)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(post, clients))
+
+    assert sorted(answer.status_code for answer in answers) == [200, 302]
+    [key] = [shown_key(answer) for answer in answers if answer.status_code == 200]
+    assert list(Token.objects.values_list("key", flat=True)) == [key]
+    assert api_status(key) == 403
+    kind = "auth.token_created" if action == "create" else "auth.token_rotated"
+    assert AuditEvent.objects.filter(kind=kind).count() == 1
 
 
 def test_a_revoke_from_a_stale_tab_keeps_the_newer_key():
