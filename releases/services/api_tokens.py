@@ -57,8 +57,12 @@ def api_token_rotate(*, user, seen: datetime) -> str:
         if not rotated:
             raise TokenChanged(_changed(user))
         name = user.get_username()
-        access_record(kind="auth.token_rotated", message=f"API token of {name} rotated",
-                      actor=name, data={"user": name})  # fmt: skip
+        access_record(
+            kind="auth.token_rotated",
+            message=f"API token of {name} rotated",
+            actor=name,
+            data={"user": name},
+        )
     return key
 
 
