@@ -423,3 +423,22 @@ def test_my_api_token_created_shown_once_then_rotated(site):
     rotated = site.find("#new-key").text
     assert rotated != key and Token.objects.get().key == rotated
     assert "the old key no longer works" in site.text()
+
+
+def test_a_token_a_superuser_makes_for_someone_is_shown_once_on_its_own_page(site):
+    from rest_framework.authtoken.models import Token
+    from selenium.webdriver.support.ui import Select
+
+    User.objects.create_superuser("root", password=PASSWORD)
+    reader = person("rita", "auditors")
+    site.login("root")
+    site.get("/admin/releases/apitoken/add/")
+    Select(site.wait_for("#id_user")).select_by_value(str(reader.pk))
+    site.submit("input[name=_save]")
+    key = site.find("#new-key").text
+    assert key == Token.objects.get(user=reader).key
+    assert "it is not shown again" in site.text()
+    site.shot_at("api-token-made-by-superuser", height=900)
+    site.find("a.button").click()  # back to the list: the key is nowhere
+    site.wait_for("#result_list")
+    assert key not in site.driver.page_source
