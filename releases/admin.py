@@ -699,12 +699,17 @@ class ApiTokenAdmin(TokenAdmin):
         return moment_html(obj.created)
 
     def response_add(self, request, obj, post_url_continue=None):
-        self.message_user(
-            request,
-            f"The new key of {obj}: {obj.key} (copy it now; the admin never shows it again)",
-            level=messages.WARNING,
-        )
-        return super().response_add(request, obj, post_url_continue)
+        # The key goes into this one answer only: not into a message, which Django keeps in a
+        # cookie (signed, not encrypted) until the next page shows it.
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"API token of {obj.user}",
+            "opts": self.opts,
+            "token_user": obj.user,
+            "new_key": obj.key,
+        }
+        # Never cached: the admin's views answer with Cache-Control: no-store already.
+        return TemplateResponse(request, "admin/releases/apitoken/created.html", context)
 
 
 # The accounts and the login throttling's lists (superusers only) fit the same way: Django's and

@@ -207,7 +207,8 @@ APPEND_SLASH = False  # the feed and download paths are exact; docs/download-lin
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Overrides of the admin's own templates (the "My API token" link in its user tools).
+        "DIRS": [BASE_DIR / "selfhosted" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

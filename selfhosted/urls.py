@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from releases.admin_api_token import my_api_token
 from selfhosted.health import healthz
 from selfhosted.metrics import metrics
 
@@ -23,6 +24,8 @@ admin.site.site_url = None
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
+    # Before admin/, whose catch-all would answer 404 for it (docs/api.md: My API token).
+    path("admin/my-api-token/", my_api_token, name="my-api-token"),
     path("admin/", admin.site.urls),
     path("api/adoption/", include("adoption.urls")),
     path("api/", include(("releases.api", "api"))),

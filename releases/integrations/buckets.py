@@ -673,6 +673,7 @@ STORAGE_ROLES = {"staging": "staging_writer", "production": "production_reader"}
 # S3Storage OPTIONS that change where keys live or how they are addressed; the S3 bucket does
 # not apply them (docs/configuration.md), so a STORAGES entry that sets one is refused.
 UNAPPLIED_S3_OPTIONS = ("location", "custom_domain")
+S3_POOL_CONNECTIONS = 64
 
 
 @functools.cache
@@ -718,6 +719,10 @@ def _s3_bucket(alias: str, backend: type, options: dict, role: str) -> S3Bucket:
             retries={"mode": "standard", "max_attempts": 6},  # 5xx and throttling, with backoff
             connect_timeout=10,
             read_timeout=60,
+            # Kept-alive connections per client: a gevent web process serves many requests at
+            # once, and with botocore's 10 every burst past ten opened (and then threw away,
+            # logging "Connection pool is full") a new TLS connection per request.
+            max_pool_connections=S3_POOL_CONNECTIONS,
             signature_version="s3v4",
             # Custom endpoints (MinIO, R2, test servers) want path-style addressing.
             s3={"addressing_style": "path" if options.get("endpoint_url") else "auto"},

@@ -125,6 +125,17 @@ class Site:
         self.driver.set_window_size(WIDTH, HEIGHT)
         return path
 
+    def shot_at(self, name: str, *, height: int) -> Path:
+        """What a viewport of 1440 x `height` shows (no scrolling)."""
+        folder = Path(django_settings.DATA_DIR) / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        chrome = self.driver.execute_script("return window.outerHeight - window.innerHeight")
+        self.driver.set_window_size(WIDTH, height + chrome)
+        path = folder / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        self.driver.set_window_size(WIDTH, HEIGHT)
+        return path
+
 
 def person(name: str, role: str) -> User:
     user = User.objects.create_user(name, password=PASSWORD, is_staff=True)
@@ -387,6 +398,50 @@ def test_every_role_sees_the_pages_it_may_use(site):
         site.get("/admin/releases/build/")
         assert bool(site.finds("#reconcile-button")) is ("reconcile_production" in perms)
     site.shot("builds-release-manager")
+
+
+def test_my_api_token_created_shown_once_then_rotated(site):
+    """An auditor makes their own API token from the user tools, copies the key, rotates it."""
+    from rest_framework.authtoken.models import Token
+
+    person("ann", "auditors")
+    site.login("ann")
+    site.find("#my-api-token-link").click()
+    site.wait_for("#create-button")
+    assert "You have no API token." in site.text()
+    site.shot_at("my-api-token-before", height=900)
+
+    site.submit("#create-button")
+    key = site.find("#new-key").text
+    assert key == Token.objects.get(user__username="ann").key
+    assert "it is not shown again" in site.text()
+    site.shot_at("my-api-token-created", height=900)
+
+    site.get("/admin/my-api-token/")
+    assert key not in site.driver.page_source and site.finds("#token-created")
+    site.submit("#rotate-button")
+    rotated = site.find("#new-key").text
+    assert rotated != key and Token.objects.get().key == rotated
+    assert "the old key no longer works" in site.text()
+
+
+def test_a_token_a_superuser_makes_for_someone_is_shown_once_on_its_own_page(site):
+    from rest_framework.authtoken.models import Token
+    from selenium.webdriver.support.ui import Select
+
+    User.objects.create_superuser("root", password=PASSWORD)
+    reader = person("rita", "auditors")
+    site.login("root")
+    site.get("/admin/releases/apitoken/add/")
+    Select(site.wait_for("#id_user")).select_by_value(str(reader.pk))
+    site.submit("input[name=_save]")
+    key = site.find("#new-key").text
+    assert key == Token.objects.get(user=reader).key
+    assert "it is not shown again" in site.text()
+    site.shot_at("api-token-made-by-superuser", height=900)
+    site.find("a.button").click()  # back to the list: the key is nowhere
+    site.wait_for("#result_list")
+    assert key not in site.driver.page_source
 
 
 # The longest values each list meets in practice, at or near their fields' limits: an SSO user

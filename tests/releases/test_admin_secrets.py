@@ -31,8 +31,14 @@ def test_the_token_list_and_pages_never_show_a_key(admin_client, token):
 
 def test_a_new_token_is_shown_once_and_not_kept_in_the_admin_history(admin_client):
     user = User.objects.create_user("new-api-reader")
-    answer = admin_client.post("/admin/releases/apitoken/add/", {"user": user.pk}, follow=True)
+    answer = admin_client.post("/admin/releases/apitoken/add/", {"user": user.pk})
     key = Token.objects.get(user=user).key
-    assert key in answer.content.decode()  # the message right after creation
+    assert answer.status_code == 200 and key in answer.content.decode()  # this answer only
+    assert "no-store" in answer["Cache-Control"]
+    # Not carried to a later page in a message: Django keeps messages in a cookie (signed,
+    # readable) until they are shown.
+    assert key not in str(answer.cookies) and key not in str(admin_client.cookies)
+    later = admin_client.get("/admin/releases/apitoken/").content.decode()
+    assert key not in later
     assert key not in admin_client.get("/admin/releases/apitoken/").content.decode()
     assert key not in admin_client.get("/admin/").content.decode()  # "Recent actions"
