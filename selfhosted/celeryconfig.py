@@ -18,6 +18,14 @@ broker_transport_options = (
     if settings.CELERY_BROKER_URL.startswith(("redis", "rediss", "sqs"))
     else {}
 )
+if embedded_broker_file(settings.CELERY_BROKER_URL):
+    from sqlalchemy.pool import NullPool  # SQLAlchemy carries only the embedded broker
+
+    # The embedded broker's engine keeps no connection between two uses. A pooled SQLite
+    # connection that once met the file unwritable stays read-only for good: after such an
+    # outage beat failed every send ("attempt to write a readonly database") until its process
+    # was restarted, so retention, recovery and reconcile silently stopped.
+    broker_transport_options = {"poolclass": NullPool}
 task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
 task_eager_propagates = True
 task_ignore_result = True

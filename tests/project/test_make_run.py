@@ -238,15 +238,17 @@ def broker_ok(instance: Instance) -> bool:
     return answer.json()["checks"]["broker"]["ok"]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 @pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("chattr"),
     reason="only root (chattr +i) can make a file unwritable to descriptors already open",
 )
 def test_a_broker_file_unwritable_for_24_seconds_never_stops_the_web(tmp_path):
-    """The outage of the issue: beat and the worker fail to write the embedded broker, the
-    worker gives up (RestartFreqExceeded, then it exits) — and gunicorn answers throughout
-    while runall starts the worker again."""
+    """The outage of the issue: beat and the worker fail to write the embedded broker. gunicorn
+    answers throughout, and once the file is writable again the periodic work resumes: beat
+    sends and the worker receives, whether the worker recovered in place or gave up
+    (RestartFreqExceeded) and runall started it again. A pooled SQLite connection that had
+    met the file read-only used to keep beat failing until its process was restarted."""
     instance = Instance(tmp_path / "outage", RECONCILE_INTERVAL_SECONDS="1", METRICS_TOKEN="t")
     broker = instance.data_dir / "broker.sqlite3"
     try:
@@ -261,17 +263,26 @@ def test_a_broker_file_unwritable_for_24_seconds_never_stops_the_web(tmp_path):
                 time.sleep(1)
         finally:
             subprocess.run(["chattr", "-i", str(broker)], check=True)
-        for _ in range(90):  # the worker exits some 20 s after the file is writable again
+        assert "attempt to write a readonly database" in instance.output()  # the outage hit
+        mark = len(instance.output())
+
+        def resumed() -> bool:
+            # A reconcile beat sent after the outage, received by a worker; nothing failing.
+            after = instance.output()[mark:]
+            tail = after[after.rfind("Sending due task reconcile") :]
+            return "Task releases.tasks.reconcile[" in tail and "readonly database" not in tail
+
+        for _ in range(120):
             unanswered += not answered(instance)
-            if "worker restarted" in instance.output():
+            if resumed():
                 break
             time.sleep(1)
-
         output = instance.output()
-        assert "worker exited with status 1; restarting it in 1s" in output, output[-4000:]
-        assert "worker restarted" in output
+        assert resumed(), output[-4000:]
+        if "worker exited with status" in output[mark:]:
+            assert "worker restarted" in output[mark:]
         assert unanswered == 0 and instance.process.poll() is None, output[-4000:]
-        wait_for(lambda: worker_pids(instance.data_dir), 90, "a worker running again", instance)
+        wait_for(lambda: worker_pids(instance.data_dir), 90, "a worker running", instance)
         wait_for(lambda: broker_ok(instance), 60, "the broker check ok again", instance)
     finally:
         assert instance.stop() == 0
