@@ -1,7 +1,8 @@
 """Signal receivers that put sensitive account actions in the audit trail (services/access.py).
 
 Connected with the real models as senders, so the historical models of a migration's data
-step (which creates the groups) never trigger them.
+step (which creates the groups) never trigger them. One receiver is not about the trail: a new
+API token's clear key is replaced by its digest before it is saved (services/api_tokens.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from cdn.clientip import client_ip
 from releases.models import AuditEvent
+from releases.services.api_tokens import token_hash_on_save
 from releases.services.access import (
     access_record,
     describe_changes,
@@ -79,6 +81,12 @@ def _loaded(instance, kwargs) -> bool:
     if kwargs.get("raw"):
         instance._audit_loaded = True
     return getattr(instance, "_audit_loaded", False)
+
+
+def token_before_save(sender, instance, **kwargs):
+    # Every sender: the proxies (DRF's TokenProxy, our ApiToken) send their own class.
+    if isinstance(instance, Token):
+        token_hash_on_save(instance)
 
 
 def token_saved(sender, instance, created, **kwargs):
@@ -175,6 +183,7 @@ def connect() -> None:
     user_logged_out.connect(logged_out, dispatch_uid="audit_logout")
     user_login_failed.connect(login_failed, dispatch_uid="audit_login_failed")
     user_locked_out.connect(locked_out, dispatch_uid="audit_locked_out")
+    pre_save.connect(token_before_save, dispatch_uid="token_store_digest")
     post_save.connect(token_saved, sender=Token, dispatch_uid="audit_token_saved")
     post_delete.connect(token_deleted, sender=Token, dispatch_uid="audit_token_deleted")
     pre_save.connect(user_before_save, sender=User, dispatch_uid="audit_user_before")
