@@ -16,13 +16,13 @@ from rest_framework.authtoken.models import Token
 
 from cdn.clientip import client_ip
 from releases.models import AuditEvent
-from releases.services.api_tokens import token_hash_on_save
 from releases.services.access import (
     access_record,
     describe_changes,
     user_changes,
     user_snapshot,
 )
+from releases.services.api_tokens import token_hash_on_save
 
 
 def _ip(request) -> str | None:
@@ -90,7 +90,8 @@ def token_before_save(sender, instance, **kwargs):
 
 
 def token_saved(sender, instance, created, **kwargs):
-    if created and not _loaded(instance, kwargs):
+    # Every sender, as above: the superuser's admin saves an ApiToken.
+    if isinstance(instance, Token) and created and not _loaded(instance, kwargs):
         name = instance.user.get_username()
         access_record(kind="auth.token_created", message=f"API token of {name} created",
                       data={"user": name})  # fmt: skip
@@ -184,7 +185,7 @@ def connect() -> None:
     user_login_failed.connect(login_failed, dispatch_uid="audit_login_failed")
     user_locked_out.connect(locked_out, dispatch_uid="audit_locked_out")
     pre_save.connect(token_before_save, dispatch_uid="token_store_digest")
-    post_save.connect(token_saved, sender=Token, dispatch_uid="audit_token_saved")
+    post_save.connect(token_saved, dispatch_uid="audit_token_saved")
     post_delete.connect(token_deleted, sender=Token, dispatch_uid="audit_token_deleted")
     pre_save.connect(user_before_save, sender=User, dispatch_uid="audit_user_before")
     post_save.connect(user_saved, sender=User, dispatch_uid="audit_user_saved")

@@ -19,8 +19,8 @@ Rotate and revoke name the token the person saw by its creation time (never by i
 the page does not hold): when it changed meanwhile (a second click, another tab) nothing is
 done and `TokenChanged` says so, so a stale form never replaces or deletes a newer key and
 never makes a second one. The audit trail gets one event per action, with the user's name and
-never the key or its digest: `auth.token_created` and `auth.token_deleted` (recorded by the Token signals in
-`releases.signals`, as for the superuser's admin and `drf_create_token`) and
+never the key or its digest: `auth.token_created` and `auth.token_deleted` (recorded by the
+Token signals in `releases.signals`, as for the superuser's admin and `drf_create_token`) and
 `auth.token_rotated`.
 """
 
@@ -34,7 +34,6 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from releases.services.access import access_record
-
 
 DIGEST_PREFIX = "h$"
 
