@@ -700,13 +700,14 @@ class ApiTokenAdmin(TokenAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         # The key goes into this one answer only: not into a message, which Django keeps in a
-        # cookie (signed, not encrypted) until the next page shows it.
+        # cookie (signed, not encrypted) until the next page shows it. The row holds its digest;
+        # the secret is on the instance that was just saved (services/api_tokens.py).
         context = {
             **self.admin_site.each_context(request),
             "title": f"API token of {obj.user}",
             "opts": self.opts,
             "token_user": obj.user,
-            "new_key": obj.key,
+            "new_key": obj.secret,
         }
         # Never cached: the admin's views answer with Cache-Control: no-store already.
         return TemplateResponse(request, "admin/releases/apitoken/created.html", context)

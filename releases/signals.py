@@ -1,7 +1,8 @@
 """Signal receivers that put sensitive account actions in the audit trail (services/access.py).
 
 Connected with the real models as senders, so the historical models of a migration's data
-step (which creates the groups) never trigger them.
+step (which creates the groups) never trigger them. One receiver is not about the trail: a new
+API token's clear key is replaced by its digest before it is saved (services/api_tokens.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from releases.services.access import (
     user_changes,
     user_snapshot,
 )
+from releases.services.api_tokens import token_hash_on_save
 
 
 def _ip(request) -> str | None:
@@ -81,8 +83,15 @@ def _loaded(instance, kwargs) -> bool:
     return getattr(instance, "_audit_loaded", False)
 
 
+def token_before_save(sender, instance, **kwargs):
+    # Every sender: the proxies (DRF's TokenProxy, our ApiToken) send their own class.
+    if isinstance(instance, Token):
+        token_hash_on_save(instance)
+
+
 def token_saved(sender, instance, created, **kwargs):
-    if created and not _loaded(instance, kwargs):
+    # Every sender, as above: the superuser's admin saves an ApiToken.
+    if isinstance(instance, Token) and created and not _loaded(instance, kwargs):
         name = instance.user.get_username()
         access_record(kind="auth.token_created", message=f"API token of {name} created",
                       data={"user": name})  # fmt: skip
@@ -175,7 +184,8 @@ def connect() -> None:
     user_logged_out.connect(logged_out, dispatch_uid="audit_logout")
     user_login_failed.connect(login_failed, dispatch_uid="audit_login_failed")
     user_locked_out.connect(locked_out, dispatch_uid="audit_locked_out")
-    post_save.connect(token_saved, sender=Token, dispatch_uid="audit_token_saved")
+    pre_save.connect(token_before_save, dispatch_uid="token_store_digest")
+    post_save.connect(token_saved, dispatch_uid="audit_token_saved")
     post_delete.connect(token_deleted, sender=Token, dispatch_uid="audit_token_deleted")
     pre_save.connect(user_before_save, sender=User, dispatch_uid="audit_user_before")
     post_save.connect(user_saved, sender=User, dispatch_uid="audit_user_saved")

@@ -165,12 +165,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Before rest_framework.authtoken: of two commands with one name Django runs the first
+    # app's, and `drf_create_token` must print the key, not the digest stored (docs/api.md).
+    "releases",
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     # login throttling: lock out after repeated failures per user name and address
     "axes",
-    "releases",
     "cdn",
     "downloads",
     "adoption",
@@ -618,7 +620,8 @@ USE_TZ = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # `Authorization: Token <key>`, looked up by its digest (README: Security model).
+        "releases.authentication.DigestTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

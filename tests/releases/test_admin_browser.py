@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from releases.models import AuditEvent, Build, BuildStatus, ReleaseRequest, ReleaseState
 from releases.roles import ROLES
+from releases.services.api_tokens import token_digest
 from releases.services.audit import audit_chain_check, audit_record
 from releases.services.rollback import rollback_open
 from tests.factories import make_build, make_release
@@ -413,7 +414,7 @@ def test_my_api_token_created_shown_once_then_rotated(site):
 
     site.submit("#create-button")
     key = site.find("#new-key").text
-    assert key == Token.objects.get(user__username="ann").key
+    assert token_digest(key) == Token.objects.get(user__username="ann").key
     assert "it is not shown again" in site.text()
     site.shot_at("my-api-token-created", height=900)
 
@@ -421,7 +422,7 @@ def test_my_api_token_created_shown_once_then_rotated(site):
     assert key not in site.driver.page_source and site.finds("#token-created")
     site.submit("#rotate-button")
     rotated = site.find("#new-key").text
-    assert rotated != key and Token.objects.get().key == rotated
+    assert rotated != key and Token.objects.get().key == token_digest(rotated)
     assert "the old key no longer works" in site.text()
 
 
@@ -436,7 +437,7 @@ def test_a_token_a_superuser_makes_for_someone_is_shown_once_on_its_own_page(sit
     Select(site.wait_for("#id_user")).select_by_value(str(reader.pk))
     site.submit("input[name=_save]")
     key = site.find("#new-key").text
-    assert key == Token.objects.get(user=reader).key
+    assert token_digest(key) == Token.objects.get(user=reader).key
     assert "it is not shown again" in site.text()
     site.shot_at("api-token-made-by-superuser", height=900)
     site.find("a.button").click()  # back to the list: the key is nowhere

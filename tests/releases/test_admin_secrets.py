@@ -7,6 +7,8 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 
+from releases.services.api_tokens import token_digest
+
 pytestmark = pytest.mark.django_db
 
 
@@ -25,14 +27,16 @@ def test_the_token_list_and_pages_never_show_a_key(admin_client, token):
     for url in pages:
         page = admin_client.get(url)
         assert page.status_code == 200, url
-        assert token.key not in page.content.decode(), url
+        assert token.secret not in page.content.decode(), url
+        assert token.key not in page.content.decode(), url  # nor its digest
     assert admin_client.get("/admin/authtoken/tokenproxy/").status_code == 404
 
 
 def test_a_new_token_is_shown_once_and_not_kept_in_the_admin_history(admin_client):
     user = User.objects.create_user("new-api-reader")
     answer = admin_client.post("/admin/releases/apitoken/add/", {"user": user.pk})
-    key = Token.objects.get(user=user).key
+    key = answer.context["new_key"]
+    assert Token.objects.get(user=user).key == token_digest(key)  # the row holds its digest
     assert answer.status_code == 200 and key in answer.content.decode()  # this answer only
     assert "no-store" in answer["Cache-Control"]
     # Not carried to a later page in a message: Django keeps messages in a cookie (signed,

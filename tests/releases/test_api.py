@@ -20,7 +20,7 @@ def reviewer_api():
     user.groups.add(Group.objects.get(name="auditors"))
     token = Token.objects.create(user=user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.secret}")
     return client
 
 
@@ -34,7 +34,7 @@ def test_it_refuses_anonymous_and_unknown_tokens():
 def test_a_user_without_view_permission_is_forbidden():
     user = User.objects.create_user("nobody")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).secret}")
     assert client.get("/api/builds/").status_code == 403
 
 
@@ -67,7 +67,7 @@ def test_audit_events_are_listed_in_order_and_cannot_be_written(reviewer_api):
     assert reviewer_api.post("/api/events/", {"kind": "x"}).status_code == 403
     boss = User.objects.create_superuser("boss")
     superuser = APIClient()
-    superuser.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=boss).key}")
+    superuser.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=boss).secret}")
     assert superuser.post("/api/events/", {"kind": "x"}).status_code == 405
     assert superuser.delete("/api/events/1/").status_code == 405
     assert superuser.patch("/api/events/1/", {"message": "x"}).status_code == 405
@@ -85,7 +85,7 @@ def manager_api():
     user = User.objects.create_user("mona")
     user.groups.add(Group.objects.get(name="release managers"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).secret}")
     return client
 
 

@@ -130,7 +130,7 @@ def test_a_review_that_could_not_open_names_githubs_answer_and_the_admins_retry_
 
 def api_client(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).secret}")
     return client
 
 

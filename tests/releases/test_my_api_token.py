@@ -16,6 +16,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from releases.models import AuditEvent
+from releases.services.api_tokens import token_digest
 
 pytestmark = pytest.mark.django_db
 PAGE = "/admin/my-api-token/"
@@ -93,7 +94,7 @@ def test_get_with_a_token_shows_when_it_was_created_never_its_key_and_changes_no
     answer = client.get(PAGE)
 
     assert answer.status_code == 200
-    assert token.key.encode() not in answer.content
+    assert token.secret.encode() not in answer.content and token.key.encode() not in answer.content
     assert token.created.strftime("%Y-%m-%d %H:%M:%S").encode() in answer.content
     assert b'id="rotate-button"' in answer.content and b'id="revoke-button"' in answer.content
     assert Token.objects.get().key == token.key and events_after(before) == []
@@ -109,7 +110,7 @@ def test_create_shows_the_key_once_and_it_works_against_the_api(caplog):
     key = shown_key(answer)
 
     assert "no-store" in answer["Cache-Control"]
-    assert Token.objects.get(user=ann).key == key
+    assert Token.objects.get(user=ann).key == token_digest(key)
     assert api_status(key) == 200
     assert key.encode() not in client.get(PAGE).content  # never again
     [event] = events_after(before)
@@ -119,6 +120,7 @@ def test_create_shows_the_key_once_and_it_works_against_the_api(caplog):
         "API token of ann created",
     )
     assert key not in trail_text() and key not in caplog.text
+    assert token_digest(key) not in trail_text() and token_digest(key) not in caplog.text
 
 
 def test_the_token_carries_its_users_permissions_and_nothing_more():
@@ -141,7 +143,7 @@ def test_rotate_replaces_the_key_and_the_old_one_stops_working_at_once(caplog):
 
     assert new != old and b"the old key no longer works" in answer.content
     assert api_status(old) == 401 and api_status(new) == 200
-    assert list(Token.objects.values_list("key", flat=True)) == [new]
+    assert list(Token.objects.values_list("key", flat=True)) == [token_digest(new)]
     [event] = events_after(before)
     assert (event.kind, event.actor, event.message, event.data) == (
         "auth.token_rotated",
@@ -150,6 +152,7 @@ def test_rotate_replaces_the_key_and_the_old_one_stops_working_at_once(caplog):
         {"user": "ann"},
     )
     assert old not in trail_text() and new not in trail_text()
+    assert token_digest(old) not in trail_text() and token_digest(new) not in trail_text()
     assert new not in caplog.text and old not in caplog.text
 
 
@@ -182,7 +185,7 @@ def test_a_double_submitted_rotate_rotates_once_and_says_so():
 
     assert second.status_code == 200 and b"changed meanwhile" in second.content
     assert not KEY.search(second.content.decode())
-    assert list(Token.objects.values_list("key", flat=True)) == [first]
+    assert list(Token.objects.values_list("key", flat=True)) == [token_digest(first)]
     assert api_status(first) == 200
     assert [e.kind for e in events_after(before)] == ["auth.token_rotated"]
 
@@ -196,7 +199,7 @@ def test_a_double_submitted_create_makes_one_token():
 
     assert again.status_code == 200 and b"You already have an API token" in again.content
     assert key.encode() not in again.content
-    assert list(Token.objects.values_list("key", flat=True)) == [key]
+    assert list(Token.objects.values_list("key", flat=True)) == [token_digest(key)]
     assert [e.kind for e in events_after(before)] == ["auth.token_created"]
 
 
@@ -223,7 +226,7 @@ def test_two_tabs_posting_at_the_same_moment_make_one_change(action):
 
     assert sorted(answer.status_code for answer in answers) == [200, 302]
     [key] = [shown_key(answer) for answer in answers if answer.status_code == 200]
-    assert list(Token.objects.values_list("key", flat=True)) == [key]
+    assert list(Token.objects.values_list("key", flat=True)) == [token_digest(key)]
     assert api_status(key) == 403
     kind = "auth.token_created" if action == "create" else "auth.token_rotated"
     assert AuditEvent.objects.filter(kind=kind).count() == 1

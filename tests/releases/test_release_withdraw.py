@@ -26,7 +26,7 @@ def api_as(group: str) -> APIClient:
     user = User.objects.create_user(group.replace(" ", "-"))
     user.groups.add(Group.objects.get(name=group))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).secret}")
     return client
 
 

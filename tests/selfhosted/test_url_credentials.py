@@ -36,7 +36,7 @@ def api_get(*paths: str) -> str:
     user = User.objects.create_user("rita")
     user.groups.add(Group.objects.get(name="auditors"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).secret}")
     answers = [client.get(path) for path in paths]
     assert [answer.status_code for answer in answers] == [200] * len(paths)
     return "".join(answer.content.decode() for answer in answers)
