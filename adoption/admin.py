@@ -14,7 +14,13 @@ from django.utils.html import format_html
 from adoption.models import AdoptionCount
 from adoption.rollouts import rollouts_now
 from adoption.services import adoption_series
-from releases.admin_support import FitListColumns, ReadOnlyAdmin, clipped_html, moment_html
+from releases.admin_support import (
+    FitListColumns,
+    ReadOnlyAdmin,
+    clipped_column,
+    clipped_html,
+    moment_html,
+)
 from releases.models import RolloutHalt
 from releases.services.rollouts import HaltRefused, rollout_halt
 
@@ -70,17 +76,11 @@ class RolloutHaltAdmin(FitListColumns, ReadOnlyAdmin):
     search_fields = ["build_id", "actor", "reason"]
     change_list_template = "admin/releases/rollouthalt/change_list.html"
 
-    @admin.display(description="halted build", ordering="build_id")
-    def halted(self, obj):
-        return clipped_html(obj.build_id)
+    halted = clipped_column("build_id", "halted build")
 
-    @admin.display(description="by", ordering="actor")
-    def actor_label(self, obj):
-        return clipped_html(obj.actor)
+    actor_label = clipped_column("actor", "by")
 
-    @admin.display(description="reason")
-    def reason_label(self, obj):
-        return clipped_html(obj.reason, lines=2, words=True)
+    reason_label = clipped_column("reason", "reason", ordering=False, lines=2, words=True)
 
     @admin.display(description="its review", ordering="release")
     def release_link(self, obj):

@@ -28,6 +28,7 @@ from releases.admin_support import (
     FitListColumns,
     ReadOnlyAdmin,
     build_ref_html,
+    clipped_column,
     clipped_html,
     events_table,
     hashes_html,
@@ -219,13 +220,9 @@ class BuildAdmin(FitListColumns, ReadOnlyAdmin):
         }
         return super().changelist_view(request, extra)
 
-    @admin.display(description="ToDesktop build id", ordering="build_id")
-    def build_ref(self, obj):
-        return clipped_html(obj.build_id)
+    build_ref = clipped_column("build_id", "ToDesktop build id")
 
-    @admin.display(description="version", ordering="version")
-    def version_label(self, obj):
-        return clipped_html(obj.version, lines=2)
+    version_label = clipped_column("version", "version", lines=2)
 
     @admin.display(description="status", ordering="status")
     def status_label(self, obj):
@@ -541,9 +538,7 @@ class ApprovalAdmin(FitListColumns, ReadOnlyAdmin):
     def reviewer(self, obj):
         return clipped_html(obj.user.get_username())
 
-    @admin.display(description="comment")
-    def comment_short(self, obj):
-        return clipped_html(obj.comment, lines=2, words=True)
+    comment_short = clipped_column("comment", "comment", ordering=False, lines=2, words=True)
 
 
 @admin.register(WebhookDelivery)
@@ -559,13 +554,9 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     readonly_fields = ["release_link", "body_pretty"]
     change_list_template = "admin/releases/webhookdelivery/change_list.html"
 
-    @admin.display(description="delivery", ordering="delivery_key")
-    def delivery_ref(self, obj):
-        return clipped_html(obj.delivery_key)
+    delivery_ref = clipped_column("delivery_key", "delivery")
 
-    @admin.display(description="event", ordering="event")
-    def event_label(self, obj):
-        return clipped_html(obj.event)
+    event_label = clipped_column("event", "event")
 
     @admin.display(description="received", ordering="received_at")
     def received(self, obj):
@@ -616,9 +607,7 @@ class NotificationAdmin(FitListColumns, ReadOnlyAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="kind", ordering="kind")
-    def kind_label(self, obj):
-        return clipped_html(obj.kind)
+    kind_label = clipped_column("kind", "kind")
 
     @admin.display(description="build")
     def build(self, obj):
@@ -662,9 +651,7 @@ class CdnPurgeAdmin(FitListColumns, ReadOnlyAdmin):
     def urls_pretty(self, obj):
         return _pretty(obj.urls)
 
-    @admin.display(description="reason", ordering="reason")
-    def reason_label(self, obj):
-        return clipped_html(obj.reason, lines=2, words=True)
+    reason_label = clipped_column("reason", "reason", lines=2, words=True)
 
     @admin.action(description="Purge failed ones again", permissions=["reconcile"])
     def purge_again(self, request, queryset):
@@ -726,21 +713,13 @@ class AccountAdmin(UserAdmin):
                     "is_staff"]  # fmt: skip
     change_list_template = "admin/auth/user/change_list.html"
 
-    @admin.display(description="username", ordering="username")
-    def username_label(self, obj):
-        return clipped_html(obj.username)
+    username_label = clipped_column("username", "username")
 
-    @admin.display(description="email address", ordering="email")
-    def email_label(self, obj):
-        return clipped_html(obj.email)
+    email_label = clipped_column("email", "email address")
 
-    @admin.display(description="first name", ordering="first_name")
-    def first_name_label(self, obj):
-        return clipped_html(obj.first_name)
+    first_name_label = clipped_column("first_name", "first name")
 
-    @admin.display(description="last name", ordering="last_name")
-    def last_name_label(self, obj):
-        return clipped_html(obj.last_name)
+    last_name_label = clipped_column("last_name", "last name")
 
 
 class LoginColumns:
@@ -755,13 +734,9 @@ class LoginColumns:
         address = clipped_html(obj.ip_address or "")
         return format_html('{}<span class="quiet">{}</span>', clipped_html(obj.username), address)
 
-    @admin.display(description="user agent", ordering="user_agent")
-    def user_agent_label(self, obj):
-        return clipped_html(obj.user_agent, lines=2, words=True)
+    user_agent_label = clipped_column("user_agent", "user agent", lines=2, words=True)
 
-    @admin.display(description="path", ordering="path_info")
-    def path(self, obj):
-        return clipped_html(obj.path_info)
+    path = clipped_column("path_info", "path")
 
 
 class LoginAttemptAdmin(LoginColumns, AccessAttemptAdmin):

@@ -21,6 +21,7 @@ from releases.admin_support import (
     EstimatedCountPaginator,
     ReadOnlyAdmin,
     build_ref_html,
+    clipped_column,
     clipped_html,
 )
 from releases.models import AuditEvent
@@ -200,13 +201,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def when(self, obj):
         return format_html('<span style="white-space:nowrap">{}</span>', iso(obj.created_at))
 
-    @admin.display(description="kind", ordering="kind")
-    def kind_label(self, obj):
-        return clipped_html(obj.kind)
+    kind_label = clipped_column("kind", "kind")
 
-    @admin.display(description="actor", ordering="actor")
-    def actor_short(self, obj):
-        return clipped_html(obj.actor)
+    actor_short = clipped_column("actor", "actor")
 
     @admin.display(description="build")
     def build_link(self, obj):

@@ -74,6 +74,19 @@ def clipped_html(value: str, *, title: str = "", lines: int = 1, words: bool = F
     return format_html('<span class="{}" title="{}">{}</span>', css, title or value, value)
 
 
+def clipped_column(
+    field: str, description: str, *, ordering: bool = True, lines: int = 1, words: bool = False
+):
+    """A list column showing `obj.<field>` through clipped_html (sortable by the field unless
+    `ordering` is false): `username_label = clipped_column("username", "username")`."""
+
+    @admin.display(description=description, ordering=field if ordering else None)
+    def column(self, obj):
+        return clipped_html(getattr(obj, field), lines=lines, words=words)
+
+    return column
+
+
 def build_ref_html(build) -> str:
     """A build in a list's column: its id, cut to one line, linking to the build's page."""
     if build is None:
